@@ -1,0 +1,104 @@
+"""What every command shares: the argument parser, common options, devices, errors, output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from deepclass.errors import DeepclassError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``deepclass: error: ...`` and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_common(
+    p: argparse.ArgumentParser,
+    *,
+    out: str | None = None,
+    seed: int | None = 0,
+    device: bool = True,
+    data_dir: bool = True,
+) -> None:
+    """Add the options every command shares: ``--data-dir``, ``--seed``, ``--device``, ``--out DIR``."""
+    if data_dir:
+        p.add_argument(
+            "--data-dir",
+            default=None,
+            metavar="DIR",
+            help="where the data sets are (default: $DEEPCLASS_DATA, else ./data)",
+        )
+    if seed is not None:
+        p.add_argument("--seed", type=int, default=seed, help=f"random seed (default: {seed})")
+    if device:
+        p.add_argument(
+            "--device",
+            default="auto",
+            help="cpu, cuda, cuda:N, mps or auto (default: auto = cuda if available)",
+        )
+    if out is not None:
+        p.add_argument(
+            "--out", default=out, metavar="DIR", help=f"output directory (default: {out})"
+        )
+
+
+def resolve_device(name: str = "auto"):
+    """``torch.device`` for ``--device``; an unavailable device is a ``ConfigError``."""
+    import torch
+
+    from deepclass.errors import ConfigError
+
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(
+            f"--device {name!r} is not a device name (cpu, cuda, cuda:N, mps, auto)"
+        ) from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: MPS is not available on this machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {name!r}: unsupported device type; use cpu, cuda, mps or auto")
+    return dev
+
+
+def print_metric(name: str, value: float) -> None:
+    """The headline line every training/evaluation command ends with: ``test acc: 0.8123``."""
+    print(f"{name}: {value:.4f}", flush=True)
+
+
+def report_error(e: BaseException) -> int | None:
+    """Print a user-facing error as one line and return exit status 2; None for a bug.
+
+    User-facing: every ``DeepclassError`` (bad arguments, data, checkpoints)
+    and file-system errors. Anything else is a bug and keeps its traceback;
+    ``DEEPCLASS_DEBUG=1`` shows the traceback for every error.
+    """
+    if os.environ.get("DEEPCLASS_DEBUG"):
+        return None  # show the full traceback
+    if isinstance(
+        e,
+        (DeepclassError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError),
+    ):
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if (
+            isinstance(e, (FileNotFoundError, PermissionError))
+            and e.filename
+            and str(e.filename) not in msg
+        ):
+            msg = f"{msg}: {e.filename}"
+        print(f"deepclass: error: {msg}", file=sys.stderr)
+        return 2
+    return None
