@@ -186,6 +186,8 @@ def _carve(
     train: ArrayDataset, val_size: int | float, seed: int
 ) -> tuple[ArrayDataset, ArrayDataset]:
     k = resolve_val_size(val_size, len(train))
+    if k == 0:  # nothing to carve: keep the source order (the course helpers slice it)
+        return train, train.subset(np.arange(0))
     tr, va = split_indices(len(train), k, seed)
     return train.subset(tr), train.subset(va)
 

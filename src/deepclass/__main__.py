@@ -1,0 +1,5 @@
+import sys
+
+from deepclass.cli import main
+
+sys.exit(main())

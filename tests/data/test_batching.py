@@ -1,0 +1,103 @@
+"""BatchIterator, batched augmentation and the Dataset view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepclass.data import (
+    ArrayDataset,
+    ArrayTorchDataset,
+    Augment,
+    BatchIterator,
+    random_crop,
+    to_tensor,
+)
+from deepclass.errors import ConfigError
+
+
+def _data(n=50):
+    x = torch.arange(n, dtype=torch.float32).view(n, 1).expand(n, 4).contiguous()
+    return x, torch.arange(n)
+
+
+def test_each_epoch_covers_every_sample_once_and_reshuffles():
+    x, y = _data()
+    it = BatchIterator(x, y, 8, seed=3)
+    assert len(it) == 7
+    e0 = torch.cat([yb for _, yb in it])
+    e1 = torch.cat([yb for _, yb in it])
+    assert sorted(e0.tolist()) == list(range(50)) == sorted(e1.tolist())
+    assert not torch.equal(e0, e1)
+    for xb, yb in it:  # x rows travel with their labels
+        assert torch.equal(xb[:, 0], yb.float())
+
+
+def test_epochs_are_reproducible_and_resumable():
+    x, y = _data()
+    a = BatchIterator(x, y, 8, seed=5)
+    first = [torch.cat([yb for _, yb in a]) for _ in range(3)]
+    b = BatchIterator(x, y, 8, seed=5)
+    b.set_epoch(2)  # a resumed run starting at epoch 2
+    assert torch.equal(torch.cat([yb for _, yb in b]), first[2])
+
+
+def test_drop_last_and_no_shuffle():
+    x, y = _data()
+    it = BatchIterator(x, y, 8, shuffle=False, drop_last=True)
+    batches = [yb for _, yb in it]
+    assert len(batches) == len(it) == 6 and torch.equal(torch.cat(batches), torch.arange(48))
+
+
+def test_replicas_split_each_epoch_disjointly():
+    x, y = _data()
+    parts = [
+        torch.cat([yb for _, yb in BatchIterator(x, y, 4, seed=1, num_replicas=2, rank=r)])
+        for r in range(2)
+    ]
+    assert len(parts[0]) == len(parts[1]) == 25
+    assert not set(parts[0].tolist()) & set(parts[1].tolist())
+
+
+def test_uint8_images_become_floats_in_unit_range():
+    imgs = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+    ds = ArrayDataset(imgs, np.zeros(10, np.int64), ["a"])
+    xb, _ = next(iter(BatchIterator.from_dataset(ds, 10, shuffle=False)))
+    assert xb.shape == (10, 3, 4, 4) and xb.dtype == torch.float32
+    torch.testing.assert_close(xb, to_tensor(imgs))
+    x0, y0 = ArrayTorchDataset(ds)[3]
+    torch.testing.assert_close(x0, xb[3])
+    assert y0.dtype == torch.int64
+
+
+def test_random_crop_is_a_shifted_window_of_the_padded_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, 8, 8)
+    out = random_crop(x, 2, g, mode="constant")
+    padded = F.pad(x, (2, 2, 2, 2))
+    for i in range(64):  # every output is exactly one of the 25 windows of its own padded image
+        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], w) for w in windows)
+    shifted = sum(not torch.equal(out[i], x[i]) for i in range(64))
+    assert shifted > 48  # 24 of 25 offsets move the image
+
+
+def test_flip_flips_about_half():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 1, 2, 3)
+    out = Augment(flip=True)(x, g)
+    flipped = torch.tensor([torch.equal(o, xi.flip(2)) for o, xi in zip(out, x, strict=True)])
+    same = torch.tensor([torch.equal(o, xi) for o, xi in zip(out, x, strict=True)])
+    assert bool((flipped | same).all()) and 150 < int(flipped.sum()) < 250
+
+
+def test_bad_arguments():
+    x, y = _data()
+    with pytest.raises(ConfigError, match="same length"):
+        BatchIterator(x, y[:10], 4)
+    with pytest.raises(ConfigError, match="batch_size"):
+        BatchIterator(x, y, 0)
+    with pytest.raises(ConfigError, match=r"image batches \(N, C, H, W\)"):
+        Augment(flip=True)(x)
