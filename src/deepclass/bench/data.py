@@ -3,7 +3,7 @@
 Candidates, same CIFAR-10 training images, batch 512, one pass each:
 
 1. ``BatchIterator`` with batched augmentation (random crop, padding 4, and
-   flip on whole batches);
+   flip on whole batches), and without augmentation;
 2. ``DataLoader(TensorDataset)`` over pre-converted float tensors (no
    augmentation: it has no batched hook for it);
 3. a per-image ``Dataset`` (``ArrayTorchDataset`` doing the same crop and
@@ -54,6 +54,7 @@ def run(cfg: BenchConfig) -> list[Table]:
     aug = Augment(crop_padding=4, flip=True)
 
     it = BatchIterator.from_dataset(train, batch, shuffle=True, seed=cfg.seed, augment=aug)
+    plain = BatchIterator.from_dataset(train, batch, shuffle=True, seed=cfg.seed)
     x, y = to_tensor(train.images), torch.from_numpy(train.labels)
     tensor_dl = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
     per_image = DataLoader(
@@ -66,6 +67,7 @@ def run(cfg: BenchConfig) -> list[Table]:
 
     rates = {
         "BatchIterator + batched crop/flip": _rate(it, n, repeat),
+        "BatchIterator, no augmentation": _rate(plain, n, repeat),
         "DataLoader(TensorDataset), no augmentation": _rate(tensor_dl, n, repeat),
         f"per-image Dataset + crop/flip, DataLoader({workers} workers)": _rate(per_image, n, 1),
     }
