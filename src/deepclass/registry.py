@@ -9,6 +9,7 @@ ones.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,30 @@ def get_model(rung: str, name: str) -> ModelEntry:
 
 
 def build_model(rung: str, name: str, **kwargs: Any) -> Any:
-    """Build model ``name`` of ``rung`` with ``kwargs``."""
-    return get_model(rung, name).builder(**kwargs)
+    """Build model ``name`` of ``rung`` with ``kwargs``.
+
+    A keyword the builder does not take raises ``ConfigError`` listing the ones it does.
+    """
+    entry = get_model(rung, name)
+    _check_kwargs(entry, kwargs)
+    return entry.builder(**kwargs)
+
+
+def _check_kwargs(entry: ModelEntry, kwargs: dict[str, Any]) -> None:
+    try:
+        params = inspect.signature(entry.builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = [p.name for p in params if p.kind in named]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"model {entry.name!r} of rung {entry.rung!r} does not take {', '.join(unknown)}; "
+            f"it takes: {', '.join(accepted) or '(no arguments)'}"
+        )
 
 
 def all_models() -> dict[str, list[ModelEntry]]:

@@ -29,20 +29,33 @@ def plot_history(
     panels = panels or {title or "": list(history)}
     fig, axes = new_figure(len(panels))
     for ax, (ptitle, keys) in zip(axes, panels.items(), strict=True):
-        for k in keys:
-            ys = history.get(k)
-            if ys is None or len(ys) == 0:
-                continue
-            xs = x[k] if x and k in x else np.arange(1, len(ys) + 1)
-            ax.plot(xs, np.asarray(ys, dtype=float), lw=2, label=k)
-        ax.set_xlabel(xlabel)
-        ax.set_title(ptitle)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend()
+        draw_history(ax, history, keys, xlabel=xlabel, title=ptitle, x=x)
     if title and len(panels) > 1:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def draw_history(
+    ax,
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str],
+    *,
+    xlabel: str = "epoch",
+    title: str = "",
+    x: Mapping[str, Sequence[float]] | None = None,
+) -> None:
+    """Draw the curves ``history[k]`` for ``k`` in ``keys`` on ``ax`` (missing or empty keys skipped)."""
+    for k in keys:
+        ys = history.get(k)
+        if ys is None or len(ys) == 0:
+            continue
+        xs = x[k] if x and k in x else np.arange(1, len(ys) + 1)
+        ax.plot(xs, np.asarray(ys, dtype=float), lw=2, label=k)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend()
 
 
 def plot_heatmap(
