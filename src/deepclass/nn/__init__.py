@@ -1,0 +1,36 @@
+"""Rung 4: ``torch.nn`` (seeds 000, 003, 004).
+
+- ``models``: seed 000's networks as modules (and ``nn.Sequential``), seed
+  003's MLPs (``nn.Sequential`` and ``nn.ModuleList``), the NoisyLinear MLP
+  and the linear baseline, registered in the "nn" rung
+- ``layers``: ``NoisyLinear``, a custom layer with its own parameters
+- ``fit``: the one training loop for ``nn`` models (``fit``, ``evaluate``)
+- ``xor``: seed 003's XOR experiment (``run_xor``, ``train_xor``)
+"""
+
+from deepclass.nn.fit import evaluate, fit
+from deepclass.nn.layers import NoisyLinear
+from deepclass.nn.models import (
+    MLP,
+    LinearModel,
+    MultiLayerPerceptron,
+    NoisyMLP,
+    ThreeLayerConvNet,
+    TwoLayerFC,
+    three_layer_convnet_sequential,
+    two_layer_fc_sequential,
+)
+
+__all__ = [
+    "MLP",
+    "LinearModel",
+    "MultiLayerPerceptron",
+    "NoisyLinear",
+    "NoisyMLP",
+    "ThreeLayerConvNet",
+    "TwoLayerFC",
+    "evaluate",
+    "fit",
+    "three_layer_convnet_sequential",
+    "two_layer_fc_sequential",
+]
