@@ -1,0 +1,332 @@
+"""``TrainConfig``: every option of ``deepclass train`` in one dataclass.
+
+Where a run's values come from, lowest to highest priority:
+
+1. the dataclass defaults below (seed 003's values: Adam, lr 1e-3, batch 64);
+2. a preset (``presets.PRESETS``; ``--preset NAME`` or ``preset:`` in the
+   config file; with neither, the default preset of the run's data set);
+3. a YAML config file (``--config FILE``: the same keys as the fields here,
+   ``-`` and ``_`` interchangeable; an unknown key is an error listing the
+   valid ones);
+4. command-line flags.
+
+When a higher layer changes ``model`` without giving ``model_kwargs``, the
+lower layer's ``model_kwargs`` are dropped (they were meant for the other
+model). Every run saves the merged config as ``config.yaml`` in its run
+directory, so ``--config runs/version_3/config.yaml`` repeats it exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deepclass.errors import ConfigError
+from deepclass.lightning.files import atomic_open
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "cosine", "linear", "onecycle")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp")
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
+LOADERS = ("memory", "dataloader")
+PAD_MODES = ("reflect", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run (see the module docstring for precedence).
+
+    Data: ``dataset`` is "cifar10", "mnist", "xor" or a path to an image
+    folder; ``val_size`` validation samples are carved from train (None: the
+    data set's convention, e.g. MNIST 55,000/5,000 with seed 1);
+    ``train_samples`` / ``val_samples`` / ``test_samples`` keep only the
+    first N samples of a split (quick runs, tests). ``loader="memory"`` is the
+    data layer's in-memory ``BatchIterator`` with batched augmentation;
+    "dataloader" is a per-image ``DataLoader`` with ``num_workers``.
+    """
+
+    # data
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    val_size: int | float | None = None
+    train_samples: int | None = None
+    val_samples: int | None = None
+    test_samples: int | None = None
+    normalize: bool = True  # per-channel mean/std of the training images
+    crop_padding: int = 0  # random crop after padding by this many pixels (0 = off)
+    flip: bool = False  # random horizontal flip
+    pad_mode: str = "reflect"
+    loader: str = "memory"
+    num_workers: int = 0
+    data_device: str = "auto"  # where in-memory data lives: "auto" = the training device
+
+    # model
+    model: str | None = None  # an `nn` registry name; None = the data set's default
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    binary: bool | None = None  # one logit + BCE for 2 classes; None = auto (2 classes)
+    preset: str | None = None
+
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int | None = None  # None = max(batch_size, 256)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam / AdamW only
+    weight_decay: float = 0.0
+    bias_lr_scale: float = 1.0  # lr multiplier for biases
+    bias_weight_decay: float | None = None  # None = weight_decay
+    norm_weight_decay: float | None = None  # batch/layer-norm parameters; None = weight_decay
+    scheduler: str = "none"
+    warmup_epochs: float = 0.0  # linear warm-up (none/cosine/linear); one-cycle's rising part
+    final_lr_ratio: float = 0.0  # cosine/linear: lr at the end as a fraction of lr
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0  # clip the gradient norm to this (0 = off)
+    ema_decay: float = 0.0  # EMA of the weights for validation/test (0 = off)
+    ema_start_step: int = 0
+    ema_every: int = 1  # update the EMA every this many optimizer steps
+    tta_flip: bool = False  # average logits of the image and its mirror at eval
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model
+
+    # hardware
+    accelerator: str = "auto"
+    devices: int | str = 1  # an int, or "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    deterministic: bool = False
+    threads: int = 0  # torch CPU threads per process (0 = torch's default; DDP divides the cores)
+
+    # run
+    seed: int = 0
+    out: str = "runs"
+    resume: str | None = None  # "last" (latest run in `out`) or a checkpoint path
+    test: bool = True  # evaluate the best checkpoint on the test split at the end
+    limit_train_batches: int | None = None  # stop each epoch after this many batches
+    log_every_n_steps: int = 50
+    progress: bool = True
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> TrainConfig:
+        """Check every value; raise ``ConfigError`` naming the option. Returns self."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), FIELD_TYPES[f.name])
+        self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("scheduler", self.scheduler, SCHEDULERS)
+        _choice("accelerator", self.accelerator, ACCELERATORS)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("precision", str(self.precision), PRECISIONS)
+        _choice("loader", self.loader, LOADERS)
+        _choice("pad_mode", self.pad_mode, PAD_MODES)
+        _choice("data_device", self.data_device, ("auto", "cpu"))
+        for name in ("epochs", "batch_size", "num_nodes", "ema_every", "log_every_n_steps"):
+            _positive(name, getattr(self, name))
+        for name in ("eval_batch_size", "train_samples", "val_samples", "test_samples",
+                     "limit_train_batches"):  # fmt: skip
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        for name in ("crop_padding", "num_workers", "ema_start_step", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "warmup_epochs", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("bias_weight_decay", "norm_weight_decay"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ConfigError(f"{name} must be >= 0 (or null), got {v}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not self.bias_lr_scale > 0:
+            raise ConfigError(f"bias_lr_scale must be > 0, got {self.bias_lr_scale}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ConfigError("nesterov needs optimizer sgd with momentum > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if not 0 <= self.final_lr_ratio <= 1:
+            raise ConfigError(f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio}")
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError(
+                f"warmup_epochs ({self.warmup_epochs}) must not exceed epochs ({self.epochs})"
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
+        if isinstance(self.devices, str) and self.devices != "auto":
+            raise ConfigError(f"devices must be a positive int or 'auto', got {self.devices!r}")
+        if isinstance(self.devices, int):
+            _positive("devices", self.devices)
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        if self.val_size is not None and self.val_size < 0:
+            raise ConfigError(f"val_size must be >= 0, got {self.val_size}")
+        return self
+
+    # --------------------------------------------------------------- file I/O
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML-safe: tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the config as YAML atomically; ``load_config`` reads it back."""
+        text = "# deepclass train config (deepclass train --config THIS_FILE repeats the run)\n"
+        text += yaml.safe_dump(self.to_dict(), sort_keys=False)
+        with atomic_open(path, "w") as f:
+            f.write(text)
+        return Path(path)
+
+
+FIELD_TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value}")
+
+
+def _type_name(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if typing.get_origin(tp) is not None:
+        return typing.get_origin(tp).__name__
+    return getattr(tp, "__name__", str(tp))
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is Any:
+        return True
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin in (tuple, list) or tp in (tuple, list):
+        return isinstance(value, (tuple, list))
+    if origin is dict or tp is dict:
+        return isinstance(value, Mapping)
+    return isinstance(value, tp)
+
+
+def _check_type(name: str, value: Any, tp: Any) -> None:
+    if not _matches(value, tp):
+        raise ConfigError(
+            f"option {name} must be {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+
+
+def normalize_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``values`` with ``-`` in keys turned into ``_``; an unknown key is a ``ConfigError``.
+
+    source: where the values came from (a file name, a preset), for the message.
+    """
+    out = {}
+    for key, v in values.items():
+        k = str(key).replace("-", "_")
+        if k not in FIELD_NAMES:
+            raise ConfigError(
+                f"unknown config key {key!r} in {source}; valid keys: {', '.join(FIELD_NAMES)}"
+            )
+        out[k] = dict(v) if isinstance(v, Mapping) else v
+    return out
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The options in a YAML config file (keys checked, values not yet merged or validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path}: not valid YAML ({e})".replace("\n", " ")) from e
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"--config {path}: expected a mapping of option: value, got {type(data).__name__}"
+        )
+    return normalize_keys(data, str(path))
+
+
+def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge option dicts, later ones winning; a new ``model`` drops older ``model_kwargs``."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if (
+            "model" in layer
+            and "model_kwargs" not in layer
+            and layer["model"] != merged.get("model")
+        ):
+            merged.pop("model_kwargs", None)
+        merged.update(layer)
+    return merged
+
+
+def build_config(
+    *,
+    preset: str | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """The run's ``TrainConfig``: defaults < preset < config file < overrides, validated.
+
+    preset: a name in ``PRESETS``; None means the ``preset:`` key of the file,
+    else the default preset of the run's data set (``presets.default_preset``).
+    overrides: option values from flags (``None`` values are ignored: flag not given).
+    """
+    from deepclass.lightning.presets import default_preset, preset_options
+
+    file_opts = read_config_file(config_file) if config_file is not None else {}
+    flags = normalize_keys({k: v for k, v in (overrides or {}).items() if v is not None}, "flags")
+    name = preset or flags.get("preset") or file_opts.get("preset")
+    if name is None:
+        dataset = flags.get("dataset", file_opts.get("dataset", TrainConfig.dataset))
+        name = default_preset(dataset)
+    preset_opts = preset_options(name) if name else {}
+    merged = merge_layers(preset_opts, file_opts, flags)
+    merged["preset"] = name
+    return config_from_dict(merged)
+
+
+def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    """A validated ``TrainConfig`` from a dict of options (unknown keys are an error)."""
+    values = normalize_keys(values, "config")
+    if isinstance(values.get("betas"), list):
+        values["betas"] = tuple(values["betas"])
+    return TrainConfig(**values).validate()
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """A saved ``config.yaml`` as a ``TrainConfig`` (exactly the run it records)."""
+    return config_from_dict(read_config_file(path))

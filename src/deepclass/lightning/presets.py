@@ -1,0 +1,101 @@
+"""Named training recipes: ``--preset NAME`` = a set of ``TrainConfig`` overrides.
+
+A preset is a plain dict of option: value that a reader can check in one
+place; a config file and flags override it (see ``config.build_config``).
+``deepclass train`` with no options runs ``DEFAULT_PRESET``. With no
+``--preset``, a run whose data set has an entry in ``DATASET_PRESETS`` gets
+that preset (CIFAR-10, MNIST, XOR); a user's folder starts from the
+``TrainConfig`` defaults.
+
+To add a recipe: add an entry to ``PRESETS`` (and point ``DEFAULT_PRESET`` /
+``DATASET_PRESETS["cifar10"]`` at it to make it what ``deepclass train``
+runs). Every key must be a ``TrainConfig`` field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepclass.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A sensible CIFAR-10 convnet until the performance recipe lands: the `nn`
+    # rung's three-layer convnet with standard augmentation and Nesterov SGD.
+    # lr from a 3-epoch sweep on 20k images (test acc): 0.05 -> 0.518, 0.02 -> 0.595,
+    # 0.01 -> 0.579; Adam 1e-3 -> 0.545 (results/lightning/preset_sweep.log).
+    "cifar10": {
+        "dataset": "cifar10",
+        "model": "three_layer_convnet",
+        "model_kwargs": {},
+        "epochs": 10,
+        "batch_size": 128,
+        "optimizer": "sgd",
+        "lr": 0.02,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "scheduler": "cosine",
+        "warmup_epochs": 1.0,
+        "crop_padding": 4,
+        "flip": True,
+        "normalize": True,
+        "label_smoothing": 0.0,
+    },
+    # Seed 003: MultiLayerPerceptron(image_shape=(1, 28, 28), hidden_units=(32, 16)),
+    # Adam lr 1e-3, batch 64, 10 epochs, inputs scaled to [0, 1] only (ToTensor).
+    "mnist-mlp": {
+        "dataset": "mnist",
+        "model": "mlp",
+        "model_kwargs": {"hidden_units": [32, 16]},
+        "epochs": 10,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "scheduler": "none",
+        "normalize": False,
+        "crop_padding": 0,
+        "flip": False,
+        # a 26k-parameter MLP gains nothing from intra-op threads; on a busy 2-core CPU one
+        # thread ran 10 epochs in 39 s vs 11.5 min with two (results/lightning/measure*.log)
+        "threads": 1,
+    },
+    # Seed 003's XOR network: MyModule (2 -> 4 -> 4 -> 1, an nn.ModuleList), plain SGD
+    # lr 0.015, batch 2, 200 epochs; one logit with BCE (the seed's sigmoid + BCELoss).
+    "xor": {
+        "dataset": "xor",
+        "model": "modulelist",
+        "model_kwargs": {"hidden_units": [4, 4]},
+        "epochs": 200,
+        "batch_size": 2,
+        "optimizer": "sgd",
+        "lr": 0.015,
+        "momentum": 0.0,
+        "scheduler": "none",
+        "log_every_n_steps": 50,
+        "threads": 1,
+    },
+}
+
+DEFAULT_PRESET = "cifar10"
+# The preset a run gets when it names none, by data set.
+DATASET_PRESETS: dict[str, str] = {"cifar10": DEFAULT_PRESET, "mnist": "mnist-mlp", "xor": "xor"}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def preset_options(name: str) -> dict[str, Any]:
+    """A copy of preset ``name``'s options; an unknown name lists the valid ones."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    opts = dict(PRESETS[name])
+    if "model_kwargs" in opts:
+        opts["model_kwargs"] = dict(opts["model_kwargs"])
+    return opts
+
+
+def default_preset(dataset: str) -> str | None:
+    """The preset a run on ``dataset`` gets when it names none (None: plain defaults)."""
+    return DATASET_PRESETS.get(dataset)
