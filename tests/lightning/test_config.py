@@ -50,7 +50,7 @@ def test_precedence_preset_then_file_then_flags(tmp_path):
 
 def test_flag_preset_beats_file_preset(tmp_path):
     f = write(tmp_path, {"preset": "mnist-mlp"})
-    assert build_config(preset="cifar10", config_file=f).dataset == "cifar10"
+    assert build_config(preset="cifar10-convnet", config_file=f).dataset == "cifar10"
 
 
 def test_each_data_set_gets_its_default_preset(tmp_path):

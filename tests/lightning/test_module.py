@@ -16,6 +16,7 @@ from deepclass.lightning.module import (
     InferenceModel,
     LRSchedule,
     split_param_groups,
+    tta_logits,
 )
 
 
@@ -149,6 +150,31 @@ def test_eval_tta_flip_and_inference_model():
         inf = m.inference_model()
         assert isinstance(inf, InferenceModel)
         assert torch.allclose(inf(x), want, atol=1e-5)  # normalisation inside
+
+
+def test_tta_translate_averages_six_views_and_inference_model_agrees():
+    torch.manual_seed(0)
+    net = small_net()
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    x = torch.rand(4, 3, 4, 4)
+    xn = normalize(x, torch.tensor(mean), torch.tensor(std))
+    with torch.no_grad():
+        p = torch.nn.functional.pad(xn, (1, 1, 1, 1), mode="reflect")
+        views = [xn, p[:, :, :4, :4], p[:, :, 2:, 2:]]
+        mirrored = [(net(v) + net(v.flip(3))) / 2 for v in views]
+        want = mirrored[0] / 2 + (mirrored[1] + mirrored[2]) / 4
+        # a shift moves the content by one pixel: the up-left view's pixel (1, 1) is (0, 0)
+        assert torch.equal(views[1][:, :, 1:, 1:], xn[:, :, :3, :3])
+        got = tta_logits(net, xn, flip=True, translate=True)
+        assert torch.allclose(got, want, atol=1e-6)
+        assert not torch.allclose(got, tta_logits(net, xn, flip=True), atol=1e-4)
+        assert torch.equal(tta_logits(net, xn), net(xn))
+        m = ClassifierModule(
+            net, num_classes=3, tta_flip=True, tta_translate=True, normalize_mean=mean,
+            normalize_std=std,
+        ).eval()  # fmt: skip
+        assert torch.allclose(m.eval_logits(xn), want, atol=1e-6)
+        assert torch.allclose(m.inference_model()(x), want, atol=1e-5)
 
 
 def test_channels_last_gives_the_same_logits():

@@ -64,6 +64,7 @@ HELP = {
     "ema_start_step": "first optimizer step that updates the EMA",
     "ema_every": "update the EMA every N optimizer steps",
     "tta_flip": "test-time augmentation: average with the mirrored image",
+    "tta_translate": "test-time augmentation: also average over 1-pixel shifts",
     "channels_last": "channels_last memory format for images",
     "compile": "torch.compile the model",
     "num_nodes": "machines (Lightning's launchers: torchrun, SLURM)",

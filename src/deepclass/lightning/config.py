@@ -97,6 +97,7 @@ class TrainConfig:
     ema_start_step: int = 0
     ema_every: int = 1  # update the EMA every this many optimizer steps
     tta_flip: bool = False  # average logits of the image and its mirror at eval
+    tta_translate: bool = False  # also average over 1-pixel shifts (airbench TTA level 2)
     channels_last: bool = False
     compile: bool = False  # torch.compile the model
 

@@ -280,6 +280,7 @@ def export_model(ckpt_path: str | os.PathLike, fmt: str, out: str | os.PathLike)
         "classes": list(module.hparams["classes"]),
         "normalization": "inside the model",
         "tta_flip": bool(module.hparams["tta_flip"]),
+        "tta_translate": bool(module.hparams.get("tta_translate", False)),
         "max_abs_diff_vs_pytorch": diff,
     }
     meta_path = out.with_name(out.name + ".json")

@@ -34,6 +34,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
+from deepclass.data import normalize, to_tensor
 from deepclass.errors import ConfigError
 from deepclass.lightning.callbacks import (
     EpochReport,
@@ -140,6 +141,25 @@ def build_net(
         )
     except TypeError as e:
         raise ConfigError(f"model {model!r} with model_kwargs {model_kwargs}: {e}") from e
+
+
+def init_from_data(net: nn.Module, dm: ArrayDataModule, n: int = 5000) -> bool:
+    """Show a net that initialises from data its first ``n`` training images.
+
+    A net with an ``init_from_data(images)`` method (``SpeedNet``'s whitening
+    layer) gets ``images (n, C, H, W)``, float32, normalised as the training
+    batches are. Returns whether the net had the hook. Not called on resume:
+    the checkpoint holds the initialised weights.
+    """
+    hook = getattr(net, "init_from_data", None)
+    info, splits = dm.info, dm.splits
+    if not callable(hook) or info is None or splits is None or not info.is_image:
+        return False
+    x = to_tensor(splits.train.images[:n])
+    if info.mean is not None:
+        x = normalize(x, info.mean, info.std)
+    hook(x)
+    return True
 
 
 def check_devices(cfg: TrainConfig) -> None:
@@ -276,6 +296,7 @@ def build_module(
         final_lr_ratio=cfg.final_lr_ratio,
         label_smoothing=cfg.label_smoothing,
         tta_flip=cfg.tta_flip,
+        tta_translate=cfg.tta_translate,
         channels_last=cfg.channels_last,
         compile=cfg.compile,
     )
@@ -348,6 +369,8 @@ def _train(
     cfg = dataclasses.replace(cfg, model=model_name)  # the caller's config stays as it was
     if net is None:
         net = build_net(model_name, info, cfg.model_kwargs, binary)
+    if resume_ckpt is None:
+        init_from_data(net, dm)
     module = build_module(cfg, net, info, model_name, binary)
 
     run_dir = _resolve_run_dir(cfg, resume_path)

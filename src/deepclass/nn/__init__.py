@@ -5,6 +5,7 @@
   and the linear baseline, registered in the "nn" rung
 - ``layers``: ``NoisyLinear``, a custom layer with its own parameters
 - ``fit``: the one training loop for ``nn`` models (``fit``, ``evaluate``)
+- ``speednet``: ``SpeedNet``, the airbench-shaped CIFAR-10 net of the main job
 - ``xor``: seed 003's XOR experiment (``run_xor``, ``train_xor``)
 """
 
@@ -20,6 +21,7 @@ from deepclass.nn.models import (
     three_layer_convnet_sequential,
     two_layer_fc_sequential,
 )
+from deepclass.nn.speednet import SpeedNet
 
 __all__ = [
     "MLP",
@@ -27,6 +29,7 @@ __all__ = [
     "MultiLayerPerceptron",
     "NoisyLinear",
     "NoisyMLP",
+    "SpeedNet",
     "ThreeLayerConvNet",
     "TwoLayerFC",
     "evaluate",

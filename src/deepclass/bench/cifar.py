@@ -1,0 +1,100 @@
+"""Throughput and MFU of the main CIFAR-10 recipe: fp32 vs bf16, NCHW vs channels_last, eager vs compiled.
+
+One training step = forward, backward and the recipe's Nesterov SGD step on
+a batch of the ``best`` preset's size, for ``SpeedNet`` with the preset's
+widths, timed the same way for every variant in one process (random inputs:
+the speed of a step does not depend on the pixels). FLOPs per image are
+counted from the layers (``flops_per_image``); a training step is taken as
+3x the forward FLOPs (backward = 2x forward). MFU is the achieved FLOP/s
+over this machine's measured matmul peak in the same precision, measured
+here too (a large square matmul, best of several runs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from deepclass.bench import BenchConfig, Table, timeit
+from deepclass.lightning.presets import DEFAULT_PRESET, preset_options
+from deepclass.nn.speednet import SpeedNet, flops_per_image
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
+    """FLOP/s of an ``(n, n) @ (n, n)`` matmul in ``dtype`` on the CPU (best of ``repeat``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    seconds = timeit(lambda: a @ b, repeat=repeat, warmup=2)
+    return 2 * n**3 / seconds
+
+
+def train_step_fn(
+    net: SpeedNet, batch: int, *, bf16: bool, channels_last: bool, compiled: bool, lr: float = 0.1
+) -> Callable[[], None]:
+    """A closure running one training step of ``net`` on a fixed random batch."""
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.85, nesterov=True)
+    model = torch.compile(net) if compiled else net
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, 32, 32, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), generator=g)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y, label_smoothing=0.2)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def run(cfg: BenchConfig) -> list[Table]:
+    opts = preset_options(DEFAULT_PRESET)
+    widths = tuple(opts["model_kwargs"]["widths"])
+    batch, steps = int(opts["batch_size"]), 5
+    variants = [
+        (bf16, cl, comp) for comp in (False, True) for bf16 in (False, True) for cl in (False, True)
+    ]
+    if cfg.quick:  # tiny: narrow net, small batch, no compilation (minutes of C++ builds)
+        widths, batch, steps = (8, 16, 16), 32, 2
+        variants = [v for v in variants if not v[2]]
+    peaks = {
+        "fp32": matmul_peak(torch.float32, 512 if cfg.quick else 2048),
+        "bf16": matmul_peak(torch.bfloat16, 512 if cfg.quick else 2048),
+    }
+    fwd = flops_per_image(SpeedNet(widths=widths), (3, 32, 32))
+    table = Table(
+        f"SpeedNet widths {list(widths)}, training step of batch {batch} (best of {steps})",
+        ["precision", "memory format", "mode", "images/s", "train GFLOP/s", "MFU", "first step (s)"],
+    )
+    for bf16, cl, comp in variants:
+        torch.manual_seed(cfg.seed)
+        step = train_step_fn(SpeedNet(widths=widths), batch, bf16=bf16, channels_last=cl,
+                             compiled=comp)  # fmt: skip
+        t0 = time.perf_counter()
+        step()  # warm-up (and compilation)
+        first = time.perf_counter() - t0
+        seconds = timeit(step, repeat=steps, warmup=1)
+        rate = batch / seconds
+        flops = 3 * fwd * rate
+        prec = "bf16" if bf16 else "fp32"
+        table.add(prec, "channels_last" if cl else "NCHW", "compiled" if comp else "eager",
+                  round(rate), round(flops / 1e9, 1), f"{100 * flops / peaks[prec]:.0f}%",
+                  round(first, 1))  # fmt: skip
+    table.notes.append(
+        f"forward {fwd / 1e6:.1f} MFLOP/image (convolutions + linear), training step 3x that"
+    )
+    table.notes.append(
+        f"measured matmul peak: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 "
+        f"{peaks['bf16'] / 1e9:.0f} GFLOP/s; MFU is against the peak of the row's precision"
+    )
+    if cfg.quick:
+        table.notes.append("quick configuration: compiled variants skipped")
+    return [table]
