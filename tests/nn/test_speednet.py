@@ -84,9 +84,12 @@ def test_flops_per_image_matches_the_closed_form():
     net = SpeedNet(widths=(64, 256, 256))
     expect = 2 * (
         31 * 31 * 24 * 3 * 4  # whitening 2x2: 32 -> 31
-        + 31 * 31 * 64 * 24 * 9 + 15 * 15 * 64 * 64 * 9  # group 1 (pool 31 -> 15)
-        + 15 * 15 * 256 * 64 * 9 + 7 * 7 * 256 * 256 * 9  # group 2
-        + 7 * 7 * 256 * 256 * 9 + 3 * 3 * 256 * 256 * 9  # group 3
+        + 31 * 31 * 64 * 24 * 9
+        + 15 * 15 * 64 * 64 * 9  # group 1 (pool 31 -> 15)
+        + 15 * 15 * 256 * 64 * 9
+        + 7 * 7 * 256 * 256 * 9  # group 2
+        + 7 * 7 * 256 * 256 * 9
+        + 3 * 3 * 256 * 256 * 9  # group 3
         + 256 * 10  # head
     )
     assert flops_per_image(net, (3, 32, 32)) == expect

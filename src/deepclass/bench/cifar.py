@@ -72,7 +72,15 @@ def run(cfg: BenchConfig) -> list[Table]:
     fwd = flops_per_image(SpeedNet(widths=widths), (3, 32, 32))
     table = Table(
         f"SpeedNet widths {list(widths)}, training step of batch {batch} (best of {steps})",
-        ["precision", "memory format", "mode", "images/s", "train GFLOP/s", "MFU", "first step (s)"],
+        [
+            "precision",
+            "memory format",
+            "mode",
+            "images/s",
+            "train GFLOP/s",
+            "MFU",
+            "first step (s)",
+        ],
     )
     for bf16, cl, comp in variants:
         torch.manual_seed(cfg.seed)

@@ -36,7 +36,6 @@ from deepclass.lightning.train import build_module, build_net, make_trainer, qui
 from deepclass.nn.fit import fit
 from deepclass.seed import seed_everything
 
-
 # The "same CIFAR-10 convnet": the nn rung's three-layer convnet in fp32, a model both
 # loops run as is (the main job's SpeedNet needs its whitening init and bf16 autocast).
 PRESET = "cifar10-convnet"
