@@ -15,6 +15,7 @@ from deepclass.data import (
     random_crop,
     to_tensor,
 )
+from deepclass.data.batching import cutout
 from deepclass.errors import ConfigError
 
 
@@ -130,3 +131,31 @@ def test_iterator_augments_before_converting_and_keeps_labels_aligned():
             assert any(torch.allclose(xb[k], c) for c in cands)
         seen.append(yb)
     assert sorted(torch.cat(seen).tolist()) == list(range(300))
+
+
+def test_cutout_zeroes_one_inside_square_per_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 10, 12) + 1.0  # no zeros before
+    y = cutout(x, 4, g)
+    zero = y == 0
+    assert torch.equal(zero[:, :1].expand_as(zero), zero)  # every channel of the same pixels
+    for img in zero[:, 0]:
+        rows, cols = img.nonzero(as_tuple=True)
+        assert len(rows) == 16  # a whole 4x4 square, never clipped at the border
+        assert rows.max() - rows.min() == 3 and cols.max() - cols.min() == 3
+    assert torch.equal(y[~zero], x[~zero])
+    corners = {(int(r.nonzero()[0, 0]), int(r.nonzero()[0, 1])) for r in zero[:, 0]}
+    assert len(corners) > 10  # positions vary
+    assert cutout(x, 0) is x
+    with pytest.raises(ConfigError, match="cutout size"):
+        cutout(x, 11)
+
+
+def test_iterator_applies_cutout_after_normalisation():
+    x = torch.full((8, 3, 6, 6), 200, dtype=torch.uint8)
+    y = torch.arange(8)
+    it = BatchIterator(x, y, 8, augment=Augment(cutout=2), transform=lambda t: t - 0.5, seed=1)
+    xb, _ = next(iter(it))
+    # zeros only where cut out (the normalised value elsewhere is 200/255 - 0.5)
+    assert int((xb == 0).sum()) == 8 * 3 * 4
+    assert torch.allclose(xb[xb != 0], torch.tensor(200 / 255 - 0.5))

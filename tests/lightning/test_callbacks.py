@@ -14,6 +14,7 @@ from deepclass.lightning import TrainConfig
 from deepclass.lightning.callbacks import (
     ImagesPerSecondColumn,
     LineProgress,
+    Lookahead,
     RNGState,
     ThroughputProgressBar,
     _decode_rng,
@@ -100,3 +101,36 @@ def test_resumed_csv_keeps_rows_up_to_the_checkpoint(tmp_path):
     fresh.log_metrics({"epoch": 0, "valid_acc": 0.1}, step=0)
     fresh.save()
     assert read_history(run / "metrics.csv")["valid_acc"] == [0.1]
+
+
+def test_lookahead_follows_airbench_schedule_and_round_trips():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    la = Lookahead(base=0.9, every=5)
+    trainer = SimpleNamespace(global_step=0, estimated_stepping_batches=10)
+    la.on_train_start(trainer, module)
+    start = {k: v.clone() for k, v in module.state_dict().items() if v.is_floating_point()}
+    with torch.no_grad():
+        module[0].weight.add_(1.0)
+    trainer.global_step = 5  # decay = 0.9**5 * (5 / 10)**3
+    la.on_train_batch_end(trainer, module, None, None, 4)
+    d = 0.9**5 * 0.125
+    want = d * start["0.weight"] + (1 - d) * (start["0.weight"] + 1.0)
+    assert torch.allclose(module[0].weight, want) and torch.allclose(la.ema["0.weight"], want)
+    with torch.no_grad():
+        module[0].weight.add_(1.0)
+    trainer.global_step = 7  # not a multiple of 5: nothing happens
+    la.on_train_batch_end(trainer, module, None, None, 6)
+    assert torch.allclose(module[0].weight, want + 1.0)
+    trainer.global_step = 10  # the last step: the weights take the EMA
+    la.on_train_batch_end(trainer, module, None, None, 9)
+    assert torch.allclose(module[0].weight, la.ema["0.weight"])
+    assert not torch.allclose(module[0].weight, want + 1.0)
+    buf = io.BytesIO()
+    torch.save(la.state_dict(), buf)
+    buf.seek(0)
+    other = Lookahead(base=0.9, every=5)
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.equal(other.ema["0.weight"], la.ema["0.weight"])
+    with pytest.raises(ValueError, match="base must be in"):
+        Lookahead(base=1.0)

@@ -154,7 +154,7 @@ def test_eval_tta_flip_and_inference_model():
 
 def test_tta_translate_averages_six_views_and_inference_model_agrees():
     torch.manual_seed(0)
-    net = small_net()
+    net = small_net().eval()  # batchnorm on running statistics, as at evaluation
     mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
     x = torch.rand(4, 3, 4, 4)
     xn = normalize(x, torch.tensor(mean), torch.tensor(std))

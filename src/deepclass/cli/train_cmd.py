@@ -43,6 +43,7 @@ HELP = {
     "crop_padding": "random-crop augmentation: pad by this many pixels (0 = off)",
     "flip": "random horizontal-flip augmentation",
     "pad_mode": "crop padding: reflect or constant",
+    "cutout": "cutout augmentation: zero a random square of this size (0 = off)",
     "loader": "memory (batched in-memory iterator) or dataloader (per-image DataLoader)",
     "num_workers": "DataLoader workers (--loader dataloader only)",
     "data_device": "auto (data on the training device) or cpu",
@@ -57,12 +58,14 @@ HELP = {
     "bias_weight_decay": "weight decay for biases (default: --weight-decay)",
     "norm_weight_decay": "weight decay for norm layers (default: --weight-decay)",
     "warmup_epochs": "linear lr warm-up length in epochs (may be fractional)",
+    "warmup_fraction": "warm-up as a fraction of all steps (wins over --warmup-epochs)",
     "final_lr_ratio": "cosine/linear schedules end at lr * this",
     "label_smoothing": "label smoothing of the training loss",
     "grad_clip": "clip the gradient norm to this (0 = off)",
     "ema_decay": "validate/test an EMA of the weights with this decay (0 = off)",
     "ema_start_step": "first optimizer step that updates the EMA",
     "ema_every": "update the EMA every N optimizer steps",
+    "lookahead": "airbench's EMA lookahead: pull the weights back to their EMA every 5 steps",
     "tta_flip": "test-time augmentation: average with the mirrored image",
     "tta_translate": "test-time augmentation: also average over 1-pixel shifts",
     "channels_last": "channels_last memory format for images",
@@ -71,6 +74,7 @@ HELP = {
     "deterministic": "ask torch for deterministic algorithms",
     "threads": "torch CPU threads per process (0 = torch's default)",
     "test": "evaluate the best checkpoint on the test split at the end",
+    "test_ckpt": "which weights the final test uses: best (by valid acc) or last",
     "limit_train_batches": "at most N training batches per epoch",
     "log_every_n_steps": "log the step loss every N steps",
     "progress": "show progress (a rich bar on a terminal, lines otherwise)",
@@ -190,8 +194,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = build_config(preset=args.preset, config_file=config_file, overrides=overrides)
     result = train(cfg)
     if result.is_global_zero:
-        if result.best_valid_acc is not None:
-            print_metric("val acc", result.best_valid_acc)
+        if result.tested_valid_acc is not None:
+            print_metric("val acc", result.tested_valid_acc)
         if result.test_acc is not None:
             print_metric("test acc", result.test_acc)
     return 0

@@ -104,13 +104,43 @@ def _crop_flip(
     return x
 
 
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Set one random ``size x size`` square per image of ``x (N, C, H, W)`` to 0.
+
+    The square lies wholly inside the image (its corner is uniform over the
+    valid positions). Applied after normalisation, 0 is the mean colour.
+    Returns a new tensor; ``size`` 0 returns ``x``.
+    """
+    if size == 0:
+        return x
+    n, _, h, w = x.shape
+    if not 0 < size <= min(h, w):
+        raise ConfigError(f"cutout size must be in [0, {min(h, w)}], got {size}")
+    y0 = torch.randint(0, h - size + 1, (n, 1, 1, 1), generator=generator).to(x.device)
+    x0 = torch.randint(0, w - size + 1, (n, 1, 1, 1), generator=generator).to(x.device)
+    rows = torch.arange(h, device=x.device).view(1, 1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, 1, w)
+    mask = (rows >= y0) & (rows < y0 + size) & (cols >= x0) & (cols < x0 + size)
+    return x.masked_fill(mask, 0)
+
+
 @dataclass
 class Augment:
-    """Batched augmentation: random crop with ``crop_padding`` pixels of padding, then a random flip."""
+    """Batched augmentation: random crop with ``crop_padding`` pixels of padding, then a random flip.
+
+    ``cutout`` (a square size, 0 = off) is applied separately, after
+    normalisation (``apply_cutout``), so that the square holds the mean colour.
+    """
 
     crop_padding: int = 0
     flip: bool = False
     pad_mode: str = "reflect"
+    cutout: int = 0
+
+    def apply_cutout(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return cutout(x, self.cutout, generator) if self.cutout and x.ndim == 4 else x
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.ndim != 4:
@@ -121,7 +151,7 @@ class Augment:
 
     @property
     def active(self) -> bool:
-        return self.crop_padding > 0 or self.flip
+        return self.crop_padding > 0 or self.flip or self.cutout > 0
 
 
 class BatchIterator:
@@ -218,6 +248,8 @@ class BatchIterator:
                 xc = xc.to(self.dtype).div_(255.0)
             if self.transform is not None:
                 xc = self.transform(xc)
+            if self.augment is not None and self.augment.cutout:
+                xc = self.augment.apply_cutout(xc, gen if xc.device.type == "cpu" else None)
             for b0 in range(0, idx.numel(), self.batch_size):
                 yield xc[b0 : b0 + self.batch_size], yc[b0 : b0 + self.batch_size]
 

@@ -319,3 +319,50 @@ class EMA(EMAWeightAveraging):
 def ema_callback(decay: float, start_step: int = 0, every: int = 1) -> EMA:
     """EMA of the weights (and buffers), updated every ``every`` steps from ``start_step``."""
     return EMA(decay=decay, update_every_n_steps=every, update_starting_at_step=start_step)
+
+
+class Lookahead(Callback):
+    """airbench's EMA lookahead: every ``every`` steps pull the weights back to their EMA.
+
+    At step ``t`` of ``T`` (a multiple of ``every``) the EMA moves towards the
+    current weights, ``ema = decay * ema + (1 - decay) * w`` with
+    ``decay = base ** every * (t / T) ** 3``, and the weights are reset to the
+    EMA. The decay is ~0 early (plain training) and grows towards the end,
+    where it averages away the noise of the last steps; at the last step the
+    weights take the EMA. Batchnorm running statistics are averaged too. The
+    EMA is saved in checkpoints, so a resumed run continues it exactly.
+    """
+
+    def __init__(self, base: float = 0.95, every: int = 5) -> None:
+        if not 0.0 < base < 1.0 or every < 1:
+            raise ValueError(f"Lookahead: base must be in (0, 1), every >= 1; got {base}, {every}")
+        self.base, self.every = base, every
+        self.ema: dict[str, torch.Tensor] | None = None
+
+    def _float_state(self, pl_module) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in pl_module.state_dict().items() if v.is_floating_point()}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in self._float_state(pl_module).items()}
+
+    def _update(self, pl_module, decay: float) -> None:
+        assert self.ema is not None
+        with torch.no_grad():
+            for k, w in self._float_state(pl_module).items():
+                e = self.ema[k]
+                e.lerp_(w.to(e.dtype), 1.0 - decay)
+                w.copy_(e)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step, total = trainer.global_step, max(1, trainer.estimated_stepping_batches)
+        if step % self.every == 0:
+            self._update(pl_module, self.base**self.every * min(1.0, step / total) ** 3)
+        if step == total:  # the last step: the weights become the EMA (before the last checkpoint)
+            self._update(pl_module, 1.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema": self.ema}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.ema = state_dict.get("ema")

@@ -65,6 +65,7 @@ class TrainConfig:
     crop_padding: int = 0  # random crop after padding by this many pixels (0 = off)
     flip: bool = False  # random horizontal flip
     pad_mode: str = "reflect"
+    cutout: int = 0  # zero a random square of this size after normalisation (0 = off)
     loader: str = "memory"
     num_workers: int = 0
     data_device: str = "auto"  # where in-memory data lives: "auto" = the training device
@@ -90,12 +91,16 @@ class TrainConfig:
     norm_weight_decay: float | None = None  # batch/layer-norm parameters; None = weight_decay
     scheduler: str = "none"
     warmup_epochs: float = 0.0  # linear warm-up (none/cosine/linear); one-cycle's rising part
+    warmup_fraction: float | None = (
+        None  # warm-up as a fraction of all steps; wins over warmup_epochs
+    )
     final_lr_ratio: float = 0.0  # cosine/linear: lr at the end as a fraction of lr
     label_smoothing: float = 0.0
     grad_clip: float = 0.0  # clip the gradient norm to this (0 = off)
     ema_decay: float = 0.0  # EMA of the weights for validation/test (0 = off)
     ema_start_step: int = 0
     ema_every: int = 1  # update the EMA every this many optimizer steps
+    lookahead: bool = False  # airbench's EMA lookahead (callbacks.Lookahead)
     tta_flip: bool = False  # average logits of the image and its mirror at eval
     tta_translate: bool = False  # also average over 1-pixel shifts (airbench TTA level 2)
     channels_last: bool = False
@@ -115,6 +120,7 @@ class TrainConfig:
     out: str = "runs"
     resume: str | None = None  # "last" (latest run in `out`) or a checkpoint path
     test: bool = True  # evaluate the best checkpoint on the test split at the end
+    test_ckpt: str = "best"  # "best" (by valid_acc) or "last" (the final weights) for the test
     limit_train_batches: int | None = None  # stop each epoch after this many batches
     log_every_n_steps: int = 50
     progress: bool = True
@@ -132,6 +138,7 @@ class TrainConfig:
         _choice("precision", str(self.precision), PRECISIONS)
         _choice("loader", self.loader, LOADERS)
         _choice("pad_mode", self.pad_mode, PAD_MODES)
+        _choice("test_ckpt", self.test_ckpt, ("best", "last"))
         _choice("data_device", self.data_device, ("auto", "cpu"))
         for name in ("epochs", "batch_size", "num_nodes", "ema_every", "log_every_n_steps"):
             _positive(name, getattr(self, name))
@@ -139,7 +146,7 @@ class TrainConfig:
                      "limit_train_batches"):  # fmt: skip
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
-        for name in ("crop_padding", "num_workers", "ema_start_step", "threads"):
+        for name in ("crop_padding", "cutout", "num_workers", "ema_start_step", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup_epochs", "grad_clip"):
@@ -161,7 +168,9 @@ class TrainConfig:
             raise ConfigError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
         if not 0 <= self.final_lr_ratio <= 1:
             raise ConfigError(f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio}")
-        if self.warmup_epochs > self.epochs:
+        if self.warmup_fraction is not None and not 0.0 <= self.warmup_fraction < 1.0:
+            raise ConfigError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.warmup_fraction is None and self.warmup_epochs > self.epochs:
             raise ConfigError(
                 f"warmup_epochs ({self.warmup_epochs}) must not exceed epochs ({self.epochs})"
             )

@@ -107,6 +107,7 @@ class _PerImage:
             x = x[None]
             x = self.augment(x) if self.augment is not None else x
             x = self.norm(x) if self.norm is not None else x
+            x = self.augment.apply_cutout(x) if self.augment is not None else x
             x = x[0]
         return x
 
@@ -117,8 +118,8 @@ class ArrayDataModule(L.LightningDataModule):
     dataset: "cifar10", "mnist", "xor" or a folder path. val_size: carved
     from train (None: the data set's convention). train/val/test_samples:
     keep only the first N samples of a split. normalize: per-channel
-    mean/std of the training images (images only). crop_padding, flip:
-    batched training augmentation (images only). seed: the training order
+    mean/std of the training images (images only). crop_padding, flip,
+    cutout: batched training augmentation (images only). seed: the training order
     and augmentation stream. data_device: "auto" keeps the arrays on the
     training device (a GPU holds CIFAR-10 easily), "cpu" on the host.
     """
@@ -138,6 +139,7 @@ class ArrayDataModule(L.LightningDataModule):
         crop_padding: int = 0,
         flip: bool = False,
         pad_mode: str = "reflect",
+        cutout: int = 0,
         seed: int = 0,
         loader: str = "memory",
         num_workers: int = 0,
@@ -151,7 +153,7 @@ class ArrayDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.limits = {"train": train_samples, "val": val_samples, "test": test_samples}
         self.use_normalize = normalize
-        self.augment = Augment(crop_padding, flip, pad_mode)
+        self.augment = Augment(crop_padding, flip, pad_mode, cutout)
         self.seed, self.loader, self.num_workers = seed, loader, num_workers
         self.data_device, self.progress = data_device, progress
         self.splits: DatasetSplits | None = None
@@ -314,6 +316,7 @@ def build_datamodule(cfg) -> ArrayDataModule:
         test_samples=cfg.test_samples,
         normalize=cfg.normalize,
         crop_padding=cfg.crop_padding,
+        cutout=cfg.cutout,
         flip=cfg.flip,
         pad_mode=cfg.pad_mode,
         seed=cfg.seed,

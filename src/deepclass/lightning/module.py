@@ -177,6 +177,7 @@ class ClassifierModule(L.LightningModule):
         norm_weight_decay: float | None = None,
         scheduler: str = "none",
         warmup_epochs: float = 0.0,
+        warmup_fraction: float | None = None,
         final_lr_ratio: float = 0.0,
         label_smoothing: float = 0.0,
         tta_flip: bool = False,
@@ -218,6 +219,7 @@ class ClassifierModule(L.LightningModule):
                 "norm_weight_decay": norm_weight_decay,
                 "scheduler": scheduler,
                 "warmup_epochs": float(warmup_epochs),
+                "warmup_fraction": None if warmup_fraction is None else float(warmup_fraction),
                 "final_lr_ratio": float(final_lr_ratio),
                 "label_smoothing": float(label_smoothing),
                 "tta_flip": bool(tta_flip),
@@ -365,7 +367,10 @@ class ClassifierModule(L.LightningModule):
     def make_scheduler(self, opt: torch.optim.Optimizer, total_steps: int, epochs: int):
         """The per-step lr scheduler for ``total_steps`` optimizer steps over ``epochs``."""
         hp = self.hparams
-        warmup = round(hp.warmup_epochs * total_steps / max(1, epochs))
+        if hp.get("warmup_fraction") is not None:
+            warmup = round(hp.warmup_fraction * total_steps)
+        else:
+            warmup = round(hp.warmup_epochs * total_steps / max(1, epochs))
         if hp.scheduler == "onecycle":
             return torch.optim.lr_scheduler.OneCycleLR(
                 opt,

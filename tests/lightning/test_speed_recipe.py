@@ -1,0 +1,105 @@
+"""The main job's recipe: presets, whitening init in the trainer, a tiny real run, bench cifar."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepclass.bench.time_to_accuracy import time_to_accuracy
+from deepclass.lightning import build_config
+from deepclass.lightning.presets import DEFAULT_PRESET, PRESETS
+from deepclass.lightning.train import init_from_data
+from deepclass.nn.speednet import SpeedNet
+
+pytestmark = pytest.mark.slow
+
+
+def test_default_preset_is_the_speednet_recipe():
+    assert DEFAULT_PRESET == "best"
+    cfg = build_config()  # what `deepclass train` with no options runs
+    assert cfg.preset == "best" and cfg.model == "speednet" and cfg.dataset == "cifar10"
+    assert cfg.model_kwargs == {"widths": [64, 256, 256]}
+    assert cfg.tta_flip and cfg.tta_translate and cfg.channels_last
+    fast = build_config(preset="fast")
+    assert fast.model == "speednet" and fast.epochs < cfg.epochs and fast.test_ckpt == "last"
+    assert set(PRESETS) >= {"best", "fast", "cifar10-convnet", "mnist-mlp", "xor"}
+
+
+def test_init_from_data_sets_whitening_from_normalised_training_images(tmp_path, data_dir):
+    from deepclass.lightning.datamodules import build_datamodule
+
+    cfg = build_config(
+        preset="fast",
+        overrides={"data_dir": str(data_dir), "train_samples": 600, "val_samples": 100,
+                   "test_samples": 100, "out": str(tmp_path)},
+    )  # fmt: skip
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    net = SpeedNet(widths=(8, 8, 8))
+    before = net.whiten.weight.clone()
+    assert init_from_data(net, dm)
+    w = net.whiten.weight.detach()
+    assert not torch.equal(w, before)
+    # the whitened training patches have (close to) unit variance per component
+    x = torch.from_numpy(dm.splits.train.images[:200]).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(dm.info.mean).view(1, 3, 1, 1)) / torch.tensor(dm.info.std).view(
+        1, 3, 1, 1
+    )
+    out = torch.nn.functional.conv2d(x, w[:12]).permute(1, 0, 2, 3).reshape(12, -1).double()
+    var = out.var(1)
+    # unit variance where eigenvalue >> eps (5e-4); the weakest components are shrunk by it
+    assert torch.all(var[:8] > 0.6) and torch.all(var < 1.3) and torch.all(var > 0.05)
+    corr = torch.corrcoef(out)
+    assert (corr - torch.eye(12, dtype=corr.dtype)).abs().max() < 0.15  # decorrelated
+    assert not init_from_data(torch.nn.Linear(2, 2), dm)  # no hook: nothing to do
+
+
+def test_tiny_speednet_run_learns_real_cifar_and_records_its_curve(tmp_path, data_dir):
+    cfg = build_config(
+        preset="fast",
+        overrides={
+            "data_dir": str(data_dir), "out": str(tmp_path), "epochs": 3, "batch_size": 128,
+            "train_samples": 4000, "val_samples": 500,
+            "test_samples": 1000, "model_kwargs": {"widths": [16, 32, 32]}, "lr": 0.4,
+            "progress": False,
+        },
+    )  # fmt: skip
+    out = time_to_accuracy(cfg, thresholds=(0.2, 0.99))
+    curve = out["epochs"]
+    assert [r["epoch"] for r in curve] == [1, 2, 3]
+    assert all(b["train_time_s"] > a["train_time_s"] > 0 for a, b in itertools.pairwise(curve))
+    # 4,000 images, 3 epochs of a 16/32/32 net (chance 0.1); about 0.45 measured
+    assert out["final_test_acc"] is not None and out["final_test_acc"] > 0.35, curve
+    # the preset tests the last weights (test_ckpt="last"): the curve's last point
+    assert curve[-1]["test_acc"] == pytest.approx(out["final_test_acc"], abs=0.002)
+    assert out["time_to"]["20%"] is not None and out["time_to"]["99%"] is None
+    run_dir = Path(out["run_dir"])
+    assert json.loads((run_dir / "time_to_accuracy.json").read_text())["epochs"] == curve
+    ckpt = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
+    assert hp["tta_translate"] is True and hp["model"] == "speednet"
+
+
+def test_bench_cifar_quick_writes_its_table(run_cli, tmp_path):
+    code, _out, err = run_cli("bench", "cifar", "--quick", "--out", tmp_path)
+    assert code == 0, err
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "<!-- bench:cifar -->" in text and "measured matmul peak" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| fp32") or ln.startswith("| bf16")]
+    assert len(rows) == 4  # fp32/bf16 x NCHW/channels_last (compiled skipped in quick mode)
+    assert all(r.split("|")[6].strip().endswith("%") for r in rows)
+
+
+def test_recipe_options_are_validated():
+    from deepclass.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="test_ckpt"):
+        build_config(preset="fast", overrides={"test_ckpt": "middle"})
+    with pytest.raises(ConfigError, match="cutout"):
+        build_config(preset="fast", overrides={"cutout": -1})
+    cfg = build_config(preset="best", overrides={"test_ckpt": "best", "cutout": 0})
+    assert cfg.test_ckpt == "best" and cfg.lookahead
