@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from deepclass.checks import check_input_shape, check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.registry import register_model
 
@@ -205,23 +206,6 @@ def zero_weight(
     )
 
 
-def _check_input_shape(input_shape: Sequence[int], model: str, *, images: bool) -> tuple[int, ...]:
-    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
-    ok = len(shape) in ((3,) if images else (1, 3)) and all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    )
-    if not ok:
-        want = "(C, H, W)" if images else "(C, H, W) or (D,)"
-        raise ConfigError(f"{model}: input_shape must be {want} positive ints, got {input_shape!r}")
-    return shape
-
-
-def _positive(value: int, name: str, model: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{model}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 def two_layer_fc_params(
     input_dim: int = 3 * 32 * 32,
     hidden_size: int = 4000,
@@ -236,7 +220,7 @@ def two_layer_fc_params(
         (hidden_size, "hidden_size"),
         (num_classes, "num_classes"),
     ):
-        _positive(v, n, "two_layer_fc_params")
+        check_positive_int(v, n, "two_layer_fc_params")
     kw = {"device": device, "dtype": dtype}
     return [
         random_weight((input_dim, hidden_size), **kw),
@@ -259,9 +243,9 @@ def three_layer_convnet_params(
     conv_b1, conv_w2 (channel_2, channel_1, 3, 3), conv_b2,
     fc_w (channel_2 * H * W, num_classes), fc_b]``.
     """
-    c, h, w = _check_input_shape(input_shape, "three_layer_convnet_params", images=True)
+    c, h, w = check_input_shape(input_shape, "three_layer_convnet_params", images=True)
     for v, n in ((channel_1, "channel_1"), (channel_2, "channel_2"), (num_classes, "num_classes")):
-        _positive(v, n, "three_layer_convnet_params")
+        check_positive_int(v, n, "three_layer_convnet_params")
     kw = {"device": device, "dtype": dtype}
     return [
         random_weight((channel_1, c, 5, 5), **kw),
@@ -301,7 +285,7 @@ def build_two_layer_fc(
     dtype: torch.dtype = torch.float32,
 ) -> FunctionalModel:
     """``two_layer_fc`` with fresh Kaiming-normal ``[w1, w2]`` for inputs of ``input_shape``."""
-    shape = _check_input_shape(input_shape, "two_layer_fc", images=False)
+    shape = check_input_shape(input_shape, "two_layer_fc", images=False)
     params = two_layer_fc_params(
         math.prod(shape), hidden_size, num_classes, device=device, dtype=dtype
     )

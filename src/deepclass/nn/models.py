@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from deepclass.checks import check_input_shape, check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.nn.layers import NoisyLinear
 from deepclass.registry import register_model
@@ -36,25 +37,6 @@ OUTPUTS = ("logits", "sigmoid")
 
 
 # ---------------------------------------------------------------- argument checks
-
-
-def _input_shape(
-    input_shape: Sequence[int], model: str, *, images: bool = False
-) -> tuple[int, ...]:
-    shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
-    ok = len(shape) in ((3,) if images else (1, 3)) and all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    )
-    if not ok:
-        want = "(C, H, W)" if images else "(C, H, W) or (D,)"
-        raise ConfigError(f"{model}: input_shape must be {want} positive ints, got {input_shape!r}")
-    return shape
-
-
-def _positive(value: int, name: str, model: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{model}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 def _hidden_units(hidden_units: Sequence[int], model: str) -> tuple[int, ...]:
@@ -127,9 +109,9 @@ class TwoLayerFC(nn.Module):
         output: str = "logits",
     ) -> None:
         super().__init__()
-        shape = _input_shape(input_shape, "TwoLayerFC")
-        _positive(hidden_size, "hidden_size", "TwoLayerFC")
-        _positive(num_classes, "num_classes", "TwoLayerFC")
+        shape = check_input_shape(input_shape, "TwoLayerFC")
+        check_positive_int(hidden_size, "hidden_size", "TwoLayerFC")
+        check_positive_int(num_classes, "num_classes", "TwoLayerFC")
         self.flatten = nn.Flatten()
         self.fc1 = nn.Linear(math.prod(shape), hidden_size, bias=False)
         self.fc2 = nn.Linear(hidden_size, num_classes, bias=False)
@@ -148,9 +130,9 @@ def two_layer_fc_sequential(
     output: str = "logits",
 ) -> nn.Sequential:
     """:class:`TwoLayerFC`'s layers in an ``nn.Sequential`` (indices 1 and 3 are the Linears)."""
-    shape = _input_shape(input_shape, "two_layer_fc_sequential")
-    _positive(hidden_size, "hidden_size", "two_layer_fc_sequential")
-    _positive(num_classes, "num_classes", "two_layer_fc_sequential")
+    shape = check_input_shape(input_shape, "two_layer_fc_sequential")
+    check_positive_int(hidden_size, "hidden_size", "two_layer_fc_sequential")
+    check_positive_int(num_classes, "num_classes", "two_layer_fc_sequential")
     fc1 = nn.Linear(math.prod(shape), hidden_size, bias=False)
     fc2 = nn.Linear(hidden_size, num_classes, bias=False)
     _kaiming_init(fc1, fc2)
@@ -176,13 +158,13 @@ class ThreeLayerConvNet(nn.Module):
         output: str = "logits",
     ) -> None:
         super().__init__()
-        c, h, w = _input_shape(input_shape, "ThreeLayerConvNet", images=True)
+        c, h, w = check_input_shape(input_shape, "ThreeLayerConvNet", images=True)
         for v, n in (
             (channel_1, "channel_1"),
             (channel_2, "channel_2"),
             (num_classes, "num_classes"),
         ):
-            _positive(v, n, "ThreeLayerConvNet")
+            check_positive_int(v, n, "ThreeLayerConvNet")
         self.conv1 = nn.Conv2d(c, channel_1, 5, padding=2)
         self.conv2 = nn.Conv2d(channel_1, channel_2, 3, padding=1)
         self.fc = nn.Linear(channel_2 * h * w, num_classes)
@@ -204,9 +186,9 @@ def three_layer_convnet_sequential(
 ) -> nn.Sequential:
     """:class:`ThreeLayerConvNet`'s layers in an ``nn.Sequential`` (indices 0, 2 and 5 hold weights)."""
     m = "three_layer_convnet_sequential"
-    c, h, w = _input_shape(input_shape, m, images=True)
+    c, h, w = check_input_shape(input_shape, m, images=True)
     for v, n in ((channel_1, "channel_1"), (channel_2, "channel_2"), (num_classes, "num_classes")):
-        _positive(v, n, m)
+        check_positive_int(v, n, m)
     conv1 = nn.Conv2d(c, channel_1, 5, padding=2)
     conv2 = nn.Conv2d(channel_1, channel_2, 3, padding=1)
     fc = nn.Linear(channel_2 * h * w, num_classes)
@@ -233,9 +215,9 @@ class MultiLayerPerceptron(nn.Module):
         output: str = "logits",
     ) -> None:
         super().__init__()
-        shape = _input_shape(input_shape, "MultiLayerPerceptron")
+        shape = check_input_shape(input_shape, "MultiLayerPerceptron")
         units = _hidden_units(hidden_units, "MultiLayerPerceptron")
-        _positive(num_classes, "num_classes", "MultiLayerPerceptron")
+        check_positive_int(num_classes, "num_classes", "MultiLayerPerceptron")
         _output_layers(output, num_classes, "MultiLayerPerceptron")  # validate before building
         self.model = nn.Sequential(*mlp_layers(math.prod(shape), units, num_classes, output))
 
@@ -259,9 +241,9 @@ class MLP(nn.Module):
         output: str = "logits",
     ) -> None:
         super().__init__()
-        shape = _input_shape(input_shape, "MLP")
+        shape = check_input_shape(input_shape, "MLP")
         units = _hidden_units(hidden_units, "MLP")
-        _positive(num_classes, "num_classes", "MLP")
+        check_positive_int(num_classes, "num_classes", "MLP")
         _output_layers(output, num_classes, "MLP")
         self.module_list = nn.ModuleList(mlp_layers(math.prod(shape), units, num_classes, output))
 
@@ -288,9 +270,9 @@ class NoisyMLP(nn.Module):
         output: str = "logits",
     ) -> None:
         super().__init__()
-        shape = _input_shape(input_shape, "NoisyMLP")
+        shape = check_input_shape(input_shape, "NoisyMLP")
         units = _hidden_units(hidden_units, "NoisyMLP")
-        _positive(num_classes, "num_classes", "NoisyMLP")
+        check_positive_int(num_classes, "num_classes", "NoisyMLP")
         _output_layers(output, num_classes, "NoisyMLP")
         self.flatten = nn.Flatten()
         self.noisy = NoisyLinear(math.prod(shape), units[0], noise_stddev)
@@ -311,8 +293,8 @@ class LinearModel(nn.Module):
         self, input_shape: Sequence[int] = (2,), num_classes: int = 1, output: str = "logits"
     ) -> None:
         super().__init__()
-        shape = _input_shape(input_shape, "LinearModel")
-        _positive(num_classes, "num_classes", "LinearModel")
+        shape = check_input_shape(input_shape, "LinearModel")
+        check_positive_int(num_classes, "num_classes", "LinearModel")
         head = _output_layers(output, num_classes, "LinearModel")
         self.model = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), num_classes), *head)
 
