@@ -196,3 +196,26 @@ def test_hparams_are_plain_values():
     assert hp["input_shape"] == [2] and hp["classes"] == ["0", "1", "2"]
     assert hp["normalize_mean"] == [0.5] and hp["betas"] == [0.8, 0.9]
     assert hp["num_classes"] == 3 and hp["binary"] is False
+
+
+def test_val_tta_off_validates_one_view_and_still_tests_with_tta():
+    torch.manual_seed(0)
+    net = small_net().eval()
+    x, y = torch.rand(8, 3, 4, 4), torch.randint(0, 3, (8,))
+    with torch.no_grad():
+        plain = net(x)
+        tta = tta_logits(net, x, flip=True, translate=True)
+    assert not torch.allclose(plain, tta, atol=1e-3)
+    losses = {}
+    for val_tta in (True, False):
+        m = ClassifierModule(
+            net, num_classes=3, tta_flip=True, tta_translate=True, val_tta=val_tta
+        ).eval()
+        with torch.no_grad():
+            m.validation_step((x, y), 0)
+            m.test_step((x, y), 0)
+        losses[val_tta] = (float(m.valid_loss.compute()), float(m.test_loss.compute()))
+    loss = torch.nn.functional.cross_entropy
+    assert losses[False][0] == pytest.approx(float(loss(plain, y)), abs=1e-5)
+    assert losses[True][0] == pytest.approx(float(loss(tta, y)), abs=1e-5)
+    assert losses[False][1] == losses[True][1] == pytest.approx(float(loss(tta, y)), abs=1e-5)

@@ -68,6 +68,7 @@ HELP = {
     "lookahead": "airbench's EMA lookahead: pull the weights back to their EMA every 5 steps",
     "tta_flip": "test-time augmentation: average with the mirrored image",
     "tta_translate": "test-time augmentation: also average over 1-pixel shifts",
+    "val_tta": "use the test-time augmentation in the per-epoch validation too",
     "channels_last": "channels_last memory format for images",
     "compile": "torch.compile the model",
     "num_nodes": "machines (Lightning's launchers: torchrun, SLURM)",

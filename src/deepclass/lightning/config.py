@@ -103,6 +103,7 @@ class TrainConfig:
     lookahead: bool = False  # airbench's EMA lookahead (callbacks.Lookahead)
     tta_flip: bool = False  # average logits of the image and its mirror at eval
     tta_translate: bool = False  # also average over 1-pixel shifts (airbench TTA level 2)
+    val_tta: bool = True  # the per-epoch validation uses the TTA too (off: one view, faster)
     channels_last: bool = False
     compile: bool = False  # torch.compile the model
 

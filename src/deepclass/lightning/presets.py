@@ -43,6 +43,7 @@ _SPEEDNET: dict[str, Any] = {
     "normalize": True,
     "tta_flip": True,
     "tta_translate": True,
+    "val_tta": False,  # the per-epoch validation is a progress report here (test_ckpt: last)
     "channels_last": True,
     "precision": "bf16-mixed",
     "lookahead": True,

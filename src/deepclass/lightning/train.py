@@ -311,6 +311,7 @@ def build_module(
         label_smoothing=cfg.label_smoothing,
         tta_flip=cfg.tta_flip,
         tta_translate=cfg.tta_translate,
+        val_tta=cfg.val_tta,
         channels_last=cfg.channels_last,
         compile=cfg.compile,
     )
