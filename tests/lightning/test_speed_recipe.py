@@ -103,3 +103,22 @@ def test_recipe_options_are_validated():
         build_config(preset="fast", overrides={"cutout": -1})
     cfg = build_config(preset="best", overrides={"test_ckpt": "best", "cutout": 0})
     assert cfg.test_ckpt == "best" and cfg.lookahead
+
+
+def test_time_to_accuracy_cli_passes_json_overrides_and_rejects_bad_ones(monkeypatch, capsys):
+    from deepclass.bench import time_to_accuracy as tta
+
+    seen = {}
+
+    def fake(cfg, thresholds=tta.THRESHOLDS):
+        seen["cfg"] = cfg
+        return {"time_to": {"85%": 1.0}, "run_dir": "x"}
+
+    monkeypatch.setattr(tta, "time_to_accuracy", fake)
+    tta.main(["--preset", "best", "--epochs", "3", "--overrides", '{"cutout": 8}'])
+    assert seen["cfg"].cutout == 8 and seen["cfg"].epochs == 3 and seen["cfg"].preset == "best"
+    for bad in ("[8]", "{cutout: 8}"):
+        with pytest.raises(SystemExit) as e:
+            tta.main(["--overrides", bad])
+        assert e.value.code == 2
+        assert "--overrides must be a JSON object" in capsys.readouterr().err

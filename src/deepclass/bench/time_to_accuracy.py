@@ -1,6 +1,7 @@
 """Time-to-accuracy of a `deepclass train` preset: test accuracy after every epoch.
 
     python -m deepclass.bench.time_to_accuracy --preset best --seed 0 --out runs/tta
+    python -m deepclass.bench.time_to_accuracy --preset best --overrides '{"cutout": 8}'
 
 Runs the preset through the real trainer (``deepclass.lightning.train``) and,
 at the end of every training epoch, evaluates the current weights on the
@@ -88,10 +89,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--data-dir")
     p.add_argument("--out", default="runs/time_to_accuracy")
+    p.add_argument(
+        "--overrides",
+        default="{}",
+        help="more TrainConfig options as a JSON object, e.g. '{\"cutout\": 8}'",
+    )
     args = p.parse_args(argv)
+    try:
+        extra = json.loads(args.overrides)
+    except json.JSONDecodeError as e:
+        p.error(f"--overrides must be a JSON object: {e}")
+    if not isinstance(extra, dict):
+        p.error(
+            f"--overrides must be a JSON object, e.g. '{{\"cutout\": 8}}', got {args.overrides}"
+        )
     overrides: dict[str, Any] = {"seed": args.seed, "out": args.out, "data_dir": args.data_dir}
     if args.epochs:
         overrides["epochs"] = args.epochs
+    overrides.update(extra)
     out = time_to_accuracy(build_config(preset=args.preset, overrides=overrides))
     for key, seconds in out["time_to"].items():
         print(f"time to {key}: " + ("not reached" if seconds is None else f"{seconds:.1f} s"))
