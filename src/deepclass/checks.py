@@ -24,8 +24,10 @@ def check_input_shape(
     return shape
 
 
-def check_positive_int(value: int, name: str, model: str) -> int:
-    """``value`` if it is an int >= 1 (not a bool); else ``ConfigError`` naming ``model`` and ``name``."""
+def check_positive_int(value: int, name: str, model: str | None = None) -> int:
+    """``value`` if it is an int >= 1 (not a bool); else ``ConfigError`` naming ``name``
+    (and ``model``, as a prefix, when given)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{model}: {name} must be a positive int, got {value!r}")
+        prefix = f"{model}: " if model else ""
+        raise ConfigError(f"{prefix}{name} must be a positive int, got {value!r}")
     return value

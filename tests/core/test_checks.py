@@ -23,3 +23,9 @@ def test_check_positive_int_names_the_argument():
     for bad in (0, -1, 2.0, True, "3"):
         with pytest.raises(ConfigError, match="m: hidden_size must be a positive int"):
             check_positive_int(bad, "hidden_size", "m")
+
+
+def test_check_positive_int_without_a_model_names_only_the_argument():
+    assert check_positive_int(1, "K") == 1
+    with pytest.raises(ConfigError, match=r"^K must be a positive int, got 0$"):
+        check_positive_int(0, "K")

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from deepclass.checks import check_positive_int
 from deepclass.errors import CheckpointError, ConfigError
 from deepclass.registry import register_model
 from deepclass.scratch.layers import (
@@ -69,12 +70,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
-def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{name} must be a positive int, got {v!r}")
-    return v
-
-
 def _non_negative(name: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
         raise ConfigError(f"{name} must be a number >= 0, got {v!r}")
@@ -95,12 +90,12 @@ def kaiming_initializer(
     K None: a linear weight ``(Din, Dout)`` with fan_in = Din; else a conv
     filter bank ``(Dout, Din, K, K)`` with fan_in = Din * K * K.
     """
-    _positive_int("Din", Din)
-    _positive_int("Dout", Dout)
+    check_positive_int(Din, "Din")
+    check_positive_int(Dout, "Dout")
     gain = 2.0 if relu else 1.0
     if K is None:
         return torch.randn(Din, Dout, dtype=dtype, device=device) * math.sqrt(gain / Din)
-    _positive_int("K", K)
+    check_positive_int(K, "K")
     return torch.randn(Dout, Din, K, K, dtype=dtype, device=device) * math.sqrt(
         gain / (Din * K * K)
     )
@@ -238,9 +233,9 @@ class TwoLayerNet(ScratchModel):
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
     ) -> None:
-        _positive_int("input_dim", input_dim)
-        _positive_int("hidden_dim", hidden_dim)
-        _positive_int("num_classes", num_classes)
+        check_positive_int(input_dim, "input_dim")
+        check_positive_int(hidden_dim, "hidden_dim")
+        check_positive_int(num_classes, "num_classes")
         _non_negative("weight_scale", weight_scale)
         self.reg = _non_negative("reg", reg)
         self.dtype, self.num_classes = dtype, num_classes
@@ -297,9 +292,9 @@ class FullyConnectedNet(ScratchModel):
     ) -> None:
         if isinstance(hidden_dims, int) or not hidden_dims:
             raise ConfigError(f"hidden_dims must be a non-empty list of ints, got {hidden_dims!r}")
-        hidden_dims = [_positive_int("hidden_dims[i]", h) for h in hidden_dims]
-        _positive_int("input_dim", input_dim)
-        _positive_int("num_classes", num_classes)
+        hidden_dims = [check_positive_int(h, "hidden_dims[i]") for h in hidden_dims]
+        check_positive_int(input_dim, "input_dim")
+        check_positive_int(num_classes, "num_classes")
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, (int, float))
@@ -399,10 +394,10 @@ class ThreeLayerConvNet(ScratchModel):
         device: str | torch.device = "cpu",
     ) -> None:
         C, H, W = _input_dims(input_dims)
-        _positive_int("num_filters", num_filters)
-        _positive_int("filter_size", filter_size)
-        _positive_int("hidden_dim", hidden_dim)
-        _positive_int("num_classes", num_classes)
+        check_positive_int(num_filters, "num_filters")
+        check_positive_int(filter_size, "filter_size")
+        check_positive_int(hidden_dim, "hidden_dim")
+        check_positive_int(num_classes, "num_classes")
         _non_negative("weight_scale", weight_scale)
         self.reg = _non_negative("reg", reg)
         self.dtype, self.num_classes = dtype, num_classes
@@ -450,7 +445,7 @@ class ThreeLayerConvNet(ScratchModel):
 def _input_dims(input_dims: Sequence[int]) -> tuple[int, int, int]:
     if isinstance(input_dims, int) or len(input_dims) != 3:
         raise ConfigError(f"input_dims must be (C, H, W), got {input_dims!r}")
-    return tuple(_positive_int("input_dims[i]", d) for d in input_dims)  # type: ignore[return-value]
+    return tuple(check_positive_int(d, "input_dims[i]") for d in input_dims)  # type: ignore[return-value]
 
 
 Initializer = Callable[..., torch.Tensor]
@@ -485,13 +480,13 @@ class DeepConvNet(ScratchModel):
         C, H, W = _input_dims(input_dims)
         if isinstance(num_filters, int) or not num_filters:
             raise ConfigError(f"num_filters must be a non-empty list of ints, got {num_filters!r}")
-        num_filters = [_positive_int("num_filters[i]", f) for f in num_filters]
+        num_filters = [check_positive_int(f, "num_filters[i]") for f in num_filters]
         max_pools = sorted(set(max_pools))
         if any(not isinstance(i, int) or not 0 <= i < len(num_filters) for i in max_pools):
             raise ConfigError(
                 f"max_pools must hold conv layer indices in [0, {len(num_filters)}), got {max_pools}"
             )
-        _positive_int("num_classes", num_classes)
+        check_positive_int(num_classes, "num_classes")
         if weight_scale != "kaiming":
             _non_negative("weight_scale", weight_scale)
         self.reg = _non_negative("reg", reg)
