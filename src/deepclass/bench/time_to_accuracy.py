@@ -24,6 +24,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from deepclass.lightning import TrainConfig, build_config, train
+from deepclass.metrics import accuracy
 
 THRESHOLDS = (0.85, 0.90, 0.93, 0.94)
 
@@ -44,16 +45,15 @@ class TestEveryEpoch(Callback):
         loader = trainer.datamodule.test_dataloader()
         was_training = pl_module.training
         pl_module.eval()
-        correct = total = 0
+        preds, labels = [], []
         with torch.no_grad(), trainer.precision_plugin.forward_context():
             for x, y in loader:
-                pred = pl_module.eval_logits(x.to(pl_module.device)).argmax(1).cpu()
-                correct += int((pred == y).sum())
-                total += len(y)
+                preds.append(pl_module.eval_logits(x.to(pl_module.device)).argmax(1).cpu())
+                labels.append(y)
         pl_module.train(was_training)
         train_time = start - self.t0 - self.paused
         row = {"epoch": trainer.current_epoch + 1, "train_time_s": train_time,
-               "test_acc": correct / total}  # fmt: skip
+               "test_acc": accuracy(torch.cat(preds), torch.cat(labels))}  # fmt: skip
         self.rows.append(row)
         print(f"[time-to-accuracy] epoch {row['epoch']}: test acc {row['test_acc']:.4f} "
               f"after {train_time:.1f} s of training", flush=True)  # fmt: skip

@@ -248,7 +248,7 @@ class BatchIterator:
                 xc = xc.to(self.dtype).div_(255.0)
             if self.transform is not None:
                 xc = self.transform(xc)
-            if self.augment is not None and self.augment.cutout:
+            if self.augment is not None:
                 xc = self.augment.apply_cutout(xc, gen if xc.device.type == "cpu" else None)
             for b0 in range(0, idx.numel(), self.batch_size):
                 yield xc[b0 : b0 + self.batch_size], yc[b0 : b0 + self.batch_size]
