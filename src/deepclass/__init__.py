@@ -13,12 +13,10 @@ Shared by every rung: ``deepclass.data`` (datasets, splits, batching),
 ``deepclass.seed`` and ``deepclass.registry``.
 """
 
-import os
+from deepclass.memory import reuse_freed_memory
 
-# CPU tensors of 2 MiB and more go on transparent huge pages (torch's c10 allocator reads
-# this): a training step of the main recipe page-faulted 330,000 times without it and
-# 7,300 times with it (steps of 0.9-1.2 s instead of 1.1-1.3 s in A/B runs on a noisy
-# 2-core host). A value the user set is kept.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# Before torch allocates anything large: freed activations are reused instead of being
+# unmapped and page-faulted in again every step (see deepclass.memory).
+reuse_freed_memory()
 
 __version__ = "0.1.0"
