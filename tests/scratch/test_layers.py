@@ -501,6 +501,71 @@ def test_fast_conv_any_layout_and_slicing(monkeypatch, C, cp):
             assert rel_error(g, r) < 1e-12
 
 
+SHIFTED_CASES = [  # N, C, H, W, F, K, pad: stride 1, >= 16 channels
+    (2, 16, 6, 5, 3, 3, 1),  # 96 rows: two blocks of 64 when blocks are made tiny
+    (1, 16, 4, 4, 2, 3, 0),
+    (2, 17, 5, 7, 4, 5, 2),
+    (3, 16, 3, 3, 2, 1, 0),  # 1x1 filters: one product, nothing thrown away
+]
+
+
+@pytest.mark.parametrize("case", SHIFTED_CASES, ids=[f"shifted{i}" for i in range(4)])
+def test_fast_conv_shifted_products_gradients(monkeypatch, case):
+    """The column-free path (shifted row products) against numeric gradients and autograd,
+    with row blocks of 64 so that products cross block and image boundaries."""
+    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)  # take it for these small maps too
+    monkeypatch.setattr(L, "_SHIFT_BLOCK_BYTES", 1)
+    N, C, H, W, Fo, K, p = case
+    assert L._use_shifted(
+        L._Layout(C, K, K, 1, H + 2 * p - K + 1, W + 2 * p - K + 1), H + 2 * p, W + 2 * p
+    )
+    x, w, b = randn(N, C, H, W), randn(Fo, C, K, K), randn(Fo)
+    check_all(
+        lambda x, w, b: L.FastConv.forward(x, w, b, {"stride": 1, "pad": p}),
+        L.FastConv.backward,
+        [x, w, b],
+        lambda x, w, b: F.conv2d(x, w, b, padding=p),
+        "xwb",
+    )
+
+
+def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
+    """Channels-last and strided inputs and upstream gradients give the naive results."""
+    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)
+    x, w, b = randn(3, 16, 6, 6), randn(5, 16, 3, 3), randn(5)
+    cp = {"stride": 1, "pad": 1}
+    out_ref, cache_ref = L.Conv.forward(x, w, b, cp)
+    dout = randn(*out_ref.shape)
+    grads_ref = L.Conv.backward(dout, cache_ref)
+    for xv in (
+        x,
+        x.contiguous(memory_format=torch.channels_last),
+        randn(3, 16, 6, 12)[:, :, :, ::2].copy_(x),
+    ):
+        out, cache = L.FastConv.forward(xv, w, b, cp)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert rel_error(out, out_ref) < 1e-12
+        for d in (dout, dout.contiguous(memory_format=torch.channels_last)):
+            for g, r in zip(L.FastConv.backward(d, cache), grads_ref, strict=True):
+                assert g.shape == r.shape and rel_error(g, r) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "C,H,stride,pad,shifted",
+    [
+        (32, 32, 1, 1, True),  # 34x34 padded grid for 32x32 outputs: 1.13x the work
+        (64, 16, 1, 1, True),  # 1.27x
+        (128, 8, 1, 1, False),  # 1.56x: the columns are cheaper
+        (32, 32, 2, 1, False),  # strided
+        (3, 32, 1, 1, False),  # few channels: channel-major columns
+    ],
+)
+def test_fast_conv_takes_the_shifted_path_where_it_pays(C, H, stride, pad, shifted):
+    Ho = (H + 2 * pad - 3) // stride + 1
+    lay = L._Layout(C, 3, 3, stride, Ho, Ho)
+    assert L._use_shifted(lay, H + 2 * pad, H + 2 * pad) is shifted
+
+
 def test_fast_conv_gradients_with_many_channels():
     x, w, b = randn(2, 16, 3, 3), randn(2, 16, 3, 3), randn(2)
     cp = {"stride": 1, "pad": 1}

@@ -578,6 +578,79 @@ def _crop(xp: torch.Tensor, pad: int, H: int, W: int, kind: str) -> torch.Tensor
     return xp[:, :, pad : pad + H, pad : pad + W]  # (C, N, Hp, Wp)
 
 
+# Stride-1 convolutions over many channels skip the columns altogether ("shifted"
+# matrix products, see _shifted_forward) when the padded grid they compute on is at most
+# this many times the output (32x32 maps with pad 1: 1.13; 16x16: 1.27; 8x8: 1.56).
+_SHIFT_MAX_WASTE = 1.35
+_SHIFT_BLOCK_BYTES = 1 << 20  # input rows per block of the shifted products (stays in L2)
+
+
+def _use_shifted(lay: _Layout, Hp: int, Wp: int) -> bool:
+    return lay.kind == "nhwc" and lay.s == 1 and Hp * Wp <= _SHIFT_MAX_WASTE * lay.Ho * lay.Wo
+
+
+def _shift_step(*channels: int) -> int:
+    """Rows per block of the shifted products: about ``_SHIFT_BLOCK_BYTES`` of float rows."""
+    return max(64, _SHIFT_BLOCK_BYTES // (4 * max(channels)))
+
+
+def _shifted_forward(xp: torch.Tensor, w: torch.Tensor, b: torch.Tensor, Ho: int, Wo: int):
+    """Stride-1 convolution as HH*WW matrix products of shifted views, no im2col.
+
+    xp: the padded NHWC input ``(N, Hp, Wp, C)``, contiguous, seen as ``(N*Hp*Wp, C)``
+    rows. Output row p (a position of the padded grid) reads input rows ``p + di*Wp +
+    dj``, so ``out[p] = sum over (di, dj) of xp[p + di*Wp + dj] @ w[:, :, di, dj]^T``: each
+    term is one contiguous slice of rows times a ``(C, F)`` matrix. Rows whose window runs
+    off the image (the last HH-1 rows and WW-1 columns of each padded image) are computed
+    and thrown away. Returns the ``(N, Ho, Wo, F)`` output, contiguous.
+    """
+    N, Hp, Wp, C = xp.shape
+    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+    x_rows = xp.view(N * Hp * Wp, C)
+    w_k = w.permute(2, 3, 1, 0).contiguous()  # w_k[di, dj]: (C, F)
+    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
+    rows = N * Hp * Wp - offsets[-1][0]  # every valid output row is below this
+    full = xp.new_empty(N * Hp * Wp, F)
+    step = _shift_step(C, F)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        block = full[r0:r1]
+        torch.addmm(b, x_rows[r0:r1], w_k[0, 0], out=block)
+        for o, di, dj in offsets[1:]:
+            block.addmm_(x_rows[r0 + o : r1 + o], w_k[di, dj])
+    return full.view(N, Hp, Wp, F)[:, :Ho, :Wo].contiguous()
+
+
+def _shifted_backward(dout: torch.Tensor, xp: torch.Tensor, w: torch.Tensor):
+    """Gradients of :func:`_shifted_forward`: ``dxp`` (padded, NHWC) and ``dw``.
+
+    dout ``(N, F, Ho, Wo)`` is placed on the padded grid (zeros at the thrown-away rows),
+    then for every offset o = di*Wp + dj: ``dw[:, :, di, dj] += (xp[p + o]^T @ dout[p])^T``
+    and ``dxp[p + o] += dout[p] @ w[:, :, di, dj]``, over the same row blocks.
+    """
+    N, Hp, Wp, C = xp.shape
+    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+    Ho, Wo = dout.shape[2], dout.shape[3]
+    x_rows = xp.view(N * Hp * Wp, C)
+    d_grid = dout.new_zeros(N, Hp, Wp, F)
+    d_grid[:, :Ho, :Wo] = dout.permute(0, 2, 3, 1)
+    d_rows = d_grid.view(N * Hp * Wp, F)
+    w_t = w.permute(2, 3, 0, 1).contiguous()  # w_t[di, dj]: (F, C)
+    dw_k = dout.new_zeros(HH, WW, C, F)
+    dxp = dout.new_zeros(N, Hp, Wp, C)
+    dx_rows = dxp.view(N * Hp * Wp, C)
+    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
+    rows = N * Hp * Wp - offsets[-1][0]
+    step = _shift_step(C, F)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        d = d_rows[r0:r1]
+        for o, di, dj in offsets:
+            dw_k[di, dj].addmm_(x_rows[r0 + o : r1 + o].t(), d)
+            dx_rows[r0 + o : r1 + o].addmm_(d, w_t[di, dj])
+    return dxp, dw_k.permute(3, 2, 0, 1).contiguous()
+
+
 class FastConvCache(NamedTuple):
     xp: torch.Tensor  # the zero-padded input in the layout's order (the im2col source)
     w: torch.Tensor  # (F, C, HH, WW)
@@ -591,9 +664,11 @@ class FastConv:
 
     No copy of the whole batch's columns is ever made: each slice's columns are
     built in a reused buffer (strided-view copies), multiplied, and rebuilt in the
-    backward pass from the cached padded input. The output is channels-last in
-    memory (an ``(N, F, H', W')`` view of an NHWC tensor), which the next fast
-    layer reads without a copy.
+    backward pass from the cached padded input. Stride-1 convolutions over 16 or
+    more channels on large maps need no columns at all: they are HH*WW products of
+    shifted row slices of the padded input (``_shifted_forward``). The output is
+    channels-last in memory (an ``(N, F, H', W')`` view of an NHWC tensor), which the
+    next fast layer reads without a copy.
     """
 
     @staticmethod
@@ -605,6 +680,9 @@ class FastConv:
         F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
         xp = lay.pad(x, pad)
+        cache = FastConvCache(xp, w, x.shape, stride, pad)
+        if _use_shifted(lay, xp.shape[1], xp.shape[2]):
+            return _shifted_forward(xp, w, b, Ho, Wo).permute(0, 3, 1, 2), cache
         w_mat = w.permute(2, 3, 1, 0).reshape(HH * WW * C, F)  # rows in (di, dj, c) order
         L, K = Ho * Wo, HH * WW * C
         slices = _batch_slices(N, L * K * x.element_size())
@@ -614,7 +692,7 @@ class FastConv:
             cols = lay.im2col(xp, a, e, buf)
             cols = cols if lay.kind == "nhwc" else cols.t()
             torch.addmm(b, cols, w_mat, out=out[a:e].view((e - a) * L, F))
-        return out.permute(0, 3, 1, 2), FastConvCache(xp, w, x.shape, stride, pad)
+        return out.permute(0, 3, 1, 2), cache
 
     @staticmethod
     def backward(dout: torch.Tensor, cache: FastConvCache):
@@ -628,6 +706,10 @@ class FastConv:
         N, F, Ho, Wo = dout.shape
         C, HH, WW = w.shape[1], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
+        db = dout.sum(dim=(0, 2, 3))
+        if _use_shifted(lay, xp.shape[1], xp.shape[2]):
+            dxp, dw = _shifted_backward(dout, xp, w)
+            return lay.to_nchw(_crop(dxp, pad, x_shape[2], x_shape[3], lay.kind)), dw, db
         L, K = Ho * Wo, HH * WW * C
         d_rows = dout.permute(0, 2, 3, 1).reshape(N * L, F)  # no copy if dout is channels-last
         w_mat = w.permute(2, 3, 1, 0).reshape(K, F)
@@ -649,7 +731,7 @@ class FastConv:
             lay.col2im_add(dxp, dcols, a, e)
         dx = lay.to_nchw(_crop(dxp, pad, x_shape[2], x_shape[3], lay.kind))
         dw = dw_mat.view(HH, WW, C, F).permute(3, 2, 0, 1).contiguous()
-        return dx, dw, d_rows.sum(dim=0)
+        return dx, dw, db
 
 
 # --------------------------------------------------------------------------------------
