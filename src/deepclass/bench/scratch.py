@@ -166,7 +166,7 @@ def run(cfg: BenchConfig) -> list[Table]:
     ]
 
     naive = Table(
-        "naive Conv (loop over output positions) vs FastConv (im2col)",
+        "naive Conv (loop over output positions) vs FastConv (im2col or shifted products)",
         ["shape", "Conv ms", "FastConv ms", "speed-up", "max rel error"],
     )
     shapes = [(4, 3, 8, 8, 4)] if cfg.quick else [(32, 3, 32, 32, 16), (32, 16, 16, 16, 32)]
