@@ -115,6 +115,28 @@ def test_reflect_crop_matches_torch_reflect_padding_for_uint8_and_float():
         assert any(torch.equal(out_f[i], w) for w in windows)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float64])
+def test_crop_flip_follows_its_draws_exactly(mode, dtype):
+    """Image n is the window at (dy[n], dx[n]) of its padded copy, mirrored where flips[n]: the
+    draws come from the generator in the order dy, dx, flips (so a seed gives the same batches
+    whatever the implementation), checked one image at a time against F.pad + slicing."""
+    x = torch.randint(0, 256, (50, 3, 7, 6)).to(dtype)
+    p = 3
+    out = Augment(crop_padding=p, flip=True, pad_mode=mode)(x, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    dy = torch.randint(-p, p + 1, (50,), generator=g)
+    dx = torch.randint(-p, p + 1, (50,), generator=g)
+    flips = torch.rand(50, generator=g) < 0.5
+    padded = F.pad(x.double(), (p, p, p, p), mode=mode)
+    assert out.dtype == dtype and out.shape == x.shape
+    for n in range(50):
+        a, b = int(dy[n]) + p, int(dx[n]) + p
+        window = padded[n, :, a : a + 7, b : b + 6]
+        assert torch.equal(out[n].double(), window.flip(-1) if flips[n] else window)
+    assert 10 < int(flips.sum()) < 40 and len(set(dy.tolist())) == 2 * p + 1
+
+
 def test_iterator_augments_before_converting_and_keeps_labels_aligned():
     x = torch.randint(0, 256, (300, 3, 8, 8), dtype=torch.uint8)
     y = torch.arange(300)

@@ -15,59 +15,49 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from deepclass.data.dataset import ArrayDataset
 from deepclass.data.preprocess import to_tensor
 from deepclass.errors import ConfigError
 
 
-def _window_index(size: int, shift: int, padding: int, mode: str, device) -> torch.Tensor:
-    """Source index of each output position ``i`` for a window moved by ``shift``.
-
-    reflect: ``i + shift`` reflected into ``[0, size)`` (no padded copy needed);
-    constant: ``i + shift + padding`` into a zero-padded copy.
-    """
-    i = torch.arange(size, device=device) + shift
-    if mode == "reflect":
-        i = i.abs()
-        return torch.where(i >= size, 2 * (size - 1) - i, i)
-    return i + padding
-
-
-def _shift_along(
-    x: torch.Tensor,
-    dim: int,
-    shifts: torch.Tensor,
-    padding: int,
-    mode: str,
-    flips: torch.Tensor | None = None,
+def _source_positions(
+    size: int, shifts: torch.Tensor, padding: int, mode: str, flips: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Move each image of ``x`` by its own ``shifts[n]`` pixels along ``dim`` (and reverse it where ``flips``).
+    """Where output position ``i`` of image ``n`` reads from, for windows moved by ``shifts[n]``.
 
-    Images are grouped by (shift, flip): one ``index_select`` + ``index_copy_``
-    per group, so the cost does not depend on the batch size in Python work,
-    and it works on uint8 as well as float data.
+    Returns ``(n, size)`` indices: ``i + shift`` (``size - 1 - i + shift`` where ``flips``),
+    reflected into ``[0, size)`` for mode "reflect" (no padded copy needed), or offset by
+    ``padding`` into a zero-padded copy for "constant".
     """
-    size = x.shape[dim]
-    src = x
-    if mode == "constant":
-        pad = [0, 0] * (x.ndim - 1 - dim) + [padding, padding]
-        src = F.pad(x, pad)
-    out = torch.empty_like(x)
-    for s in range(-padding, padding + 1):
-        for flip in (False, True) if flips is not None else (False,):
-            sel = shifts == s
-            if flips is not None:
-                sel &= flips if flip else ~flips
-            idx_n = sel.nonzero().squeeze(1)
-            if idx_n.numel() == 0:
-                continue
-            idx = _window_index(size, s, padding, mode, x.device)
-            if flip:
-                idx = idx.flip(0)
-            out.index_copy_(0, idx_n, src.index_select(0, idx_n).index_select(dim, idx))
-    return out
+    i = torch.arange(size, device=shifts.device).expand(shifts.shape[0], size)
+    if flips is not None:
+        i = torch.where(flips[:, None], size - 1 - i, i)
+    src = i + shifts[:, None]
+    if mode == "reflect":
+        src = src.abs()
+        return torch.where(src >= size, 2 * (size - 1) - src, src)
+    return src + padding
+
+
+def _shift_rows(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """Rows ``src[n] (n, H)`` of each image of contiguous ``x (N, C, Hs, W)``: ``(N, C, H, W)``.
+
+    One ``index_select`` of whole rows over the ``(N*C*Hs, W)`` view: no per-image work.
+    """
+    N, C, Hs, W = x.shape
+    planes = torch.arange(N * C, device=x.device).view(N, C, 1) * Hs
+    rows = (planes + src[:, None, :]).reshape(-1)
+    return x.reshape(N * C * Hs, W).index_select(0, rows).view(N, C, src.shape[1], W)
+
+
+def _shift_columns(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """Columns ``src[n] (n, W)`` of each image of ``x (N, C, H, Ws)``: ``(N, C, H, W)``.
+
+    One ``gather`` along the last dimension, its index broadcast over (C, H).
+    """
+    N, C, H, _ = x.shape
+    return torch.gather(x, 3, src[:, None, None, :].expand(N, C, H, src.shape[1]))
 
 
 def random_crop(
@@ -97,10 +87,13 @@ def _crop_flip(
     dy = torch.randint(-padding, padding + 1, (n,), generator=generator, device=x.device)
     dx = torch.randint(-padding, padding + 1, (n,), generator=generator, device=x.device)
     flips = torch.rand(n, generator=generator, device=x.device) < 0.5 if flip else None
+    H, W = x.shape[-2:]
+    if padding > 0 and mode == "constant":
+        x = torch.nn.functional.pad(x, (padding, padding, padding, padding))
     if padding > 0:
-        x = _shift_along(x, 2, dy, padding, mode)
+        x = _shift_rows(x.contiguous(), _source_positions(H, dy, padding, mode))
     if padding > 0 or flip:
-        x = _shift_along(x, 3, dx, padding, mode, flips)
+        x = _shift_columns(x, _source_positions(W, dx, padding, mode, flips))
     return x
 
 
