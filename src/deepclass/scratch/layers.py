@@ -589,9 +589,20 @@ def _use_shifted(lay: _Layout, Hp: int, Wp: int) -> bool:
     return lay.kind == "nhwc" and lay.s == 1 and Hp * Wp <= _SHIFT_MAX_WASTE * lay.Ho * lay.Wo
 
 
-def _shift_step(*channels: int) -> int:
-    """Rows per block of the shifted products: about ``_SHIFT_BLOCK_BYTES`` of float rows."""
-    return max(64, _SHIFT_BLOCK_BYTES // (4 * max(channels)))
+def _shift_plan(xp: torch.Tensor, w: torch.Tensor):
+    """The filter offsets and row blocks shared by the shifted forward and backward.
+
+    Returns ``offsets``: ``(o, di, dj)`` with row offset ``o = di*Wp + dj`` for every filter
+    position, and ``blocks``: ``(r0, r1)`` ranges of about ``_SHIFT_BLOCK_BYTES`` of float
+    rows covering every padded-grid row that has a valid output (all rows below the last
+    ``o`` of the flattened grid).
+    """
+    N, Hp, Wp, C = xp.shape
+    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
+    rows = N * Hp * Wp - offsets[-1][0]
+    step = max(64, _SHIFT_BLOCK_BYTES // (4 * max(C, F)))
+    return offsets, [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
 def _shifted_forward(xp: torch.Tensor, w: torch.Tensor, b: torch.Tensor, Ho: int, Wo: int):
@@ -605,15 +616,12 @@ def _shifted_forward(xp: torch.Tensor, w: torch.Tensor, b: torch.Tensor, Ho: int
     and thrown away. Returns the ``(N, Ho, Wo, F)`` output, contiguous.
     """
     N, Hp, Wp, C = xp.shape
-    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+    F = w.shape[0]
     x_rows = xp.view(N * Hp * Wp, C)
     w_k = w.permute(2, 3, 1, 0).contiguous()  # w_k[di, dj]: (C, F)
-    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
-    rows = N * Hp * Wp - offsets[-1][0]  # every valid output row is below this
-    full = xp.new_empty(N * Hp * Wp, F)
-    step = _shift_step(C, F)
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
+    offsets, blocks = _shift_plan(xp, w)
+    full = xp.new_empty(N * Hp * Wp, F)  # rows past the last block are never read
+    for r0, r1 in blocks:
         block = full[r0:r1]
         torch.addmm(b, x_rows[r0:r1], w_k[0, 0], out=block)
         for o, di, dj in offsets[1:]:
@@ -631,6 +639,7 @@ def _shifted_backward(dout: torch.Tensor, xp: torch.Tensor, w: torch.Tensor):
     N, Hp, Wp, C = xp.shape
     F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
     Ho, Wo = dout.shape[2], dout.shape[3]
+    offsets, blocks = _shift_plan(xp, w)
     x_rows = xp.view(N * Hp * Wp, C)
     d_grid = dout.new_zeros(N, Hp, Wp, F)
     d_grid[:, :Ho, :Wo] = dout.permute(0, 2, 3, 1)
@@ -639,11 +648,7 @@ def _shifted_backward(dout: torch.Tensor, xp: torch.Tensor, w: torch.Tensor):
     dw_k = dout.new_zeros(HH, WW, C, F)
     dxp = dout.new_zeros(N, Hp, Wp, C)
     dx_rows = dxp.view(N * Hp * Wp, C)
-    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
-    rows = N * Hp * Wp - offsets[-1][0]
-    step = _shift_step(C, F)
-    for r0 in range(0, rows, step):
-        r1 = min(rows, r0 + step)
+    for r0, r1 in blocks:
         d = d_rows[r0:r1]
         for o, di, dj in offsets:
             dw_k[di, dj].addmm_(x_rows[r0 + o : r1 + o].t(), d)
