@@ -481,8 +481,9 @@ class Conv:
 # FastConv works on one slice of the batch at a time, so that the im2col columns
 # (HH*WW times the input) stay in cache between being written and multiplied,
 # and one small buffer is reused instead of allocating (and page-faulting) the
-# whole batch's columns. About this many bytes of columns per slice:
-_CHUNK_BYTES = 4 << 20
+# whole batch's columns. About this many bytes of columns per slice (fewer, larger
+# slices pay off for RGB inputs, where col2im is HH*WW small adds per slice):
+_CHUNK_BYTES = 8 << 20
 # Below this many input channels the patch rows are short (HH*WW*C floats), so
 # the columns are laid out channel-major instead (runs of W' floats; see _Layout).
 _SMALL_C = 16
@@ -527,19 +528,20 @@ class _Layout:
         """Columns of examples ``a:e``, written into ``buf``: ``(rows, K)`` or ``(K, rows)``."""
         HH, WW, s, Ho, Wo, C = self.HH, self.WW, self.s, self.Ho, self.Wo, self.C
         n = e - a
+        # every patch entry is a strided view of the padded input, so one copy of one
+        # (overlapping) view builds all the columns
         if self.kind == "nhwc":
-            xs = xp[a:e]
-            sN, sH, sW, _ = xs.stride()
-            cols = buf[: n * Ho * Wo * HH * WW * C].view(n, Ho, Wo, HH, WW * C)
-            for di in range(HH):  # for a fixed filter row, (dj, c) is one contiguous run
-                cols[:, :, :, di] = xs.as_strided(
-                    (n, Ho, Wo, WW * C), (sN, sH * s, sW * s, 1), xs.storage_offset() + di * sH
-                )
+            sN, sH, sW, _ = xp.stride()  # for a fixed filter row, (dj, c) is one contiguous run
+            shape, strides = (n, Ho, Wo, HH, WW * C), (sN, sH * s, sW * s, sH, 1)
+            start = a * sN
+        else:
+            sC, sN, sH, sW = xp.stride()
+            shape, strides = (HH, WW, C, n, Ho, Wo), (sH, sW, sC, sN, sH * s, sW * s)
+            start = a * sN
+        cols = buf[: n * Ho * Wo * HH * WW * C].view(shape)
+        cols.copy_(xp.as_strided(shape, strides, xp.storage_offset() + start))
+        if self.kind == "nhwc":
             return cols.view(n * Ho * Wo, HH * WW * C)
-        cols = buf[: HH * WW * C * n * Ho * Wo].view(HH, WW, C, n, Ho, Wo)
-        for di in range(HH):
-            for dj in range(WW):
-                cols[di, dj] = xp[:, a:e, _win(di, s, Ho), _win(dj, s, Wo)]
         return cols.view(HH * WW * C, n * Ho * Wo)
 
     def col2im_add(self, dxp: torch.Tensor, dcols: torch.Tensor, a: int, e: int) -> None:
