@@ -506,20 +506,22 @@ SHIFTED_CASES = [  # N, C, H, W, F, K, pad: stride 1, >= 16 channels
     (1, 16, 4, 4, 2, 3, 0),
     (2, 17, 5, 7, 4, 5, 2),
     (3, 16, 3, 3, 2, 1, 0),  # 1x1 filters: one product, nothing thrown away
+    (2, 16, 3, 4, 3, 3, 3),  # pad wider than the filter: the output outgrows the input
+    (2, 16, 5, 6, 3, (3, 5), 1),  # a 3x5 filter: rows padded more than they need
 ]
 
 
-@pytest.mark.parametrize("case", SHIFTED_CASES, ids=[f"shifted{i}" for i in range(4)])
+@pytest.mark.parametrize("case", SHIFTED_CASES, ids=[f"shifted{i}" for i in range(6)])
 def test_fast_conv_shifted_products_gradients(monkeypatch, case):
     """The column-free path (shifted row products) against numeric gradients and autograd,
     with row blocks of 64 so that products cross block and image boundaries."""
     monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)  # take it for these small maps too
     monkeypatch.setattr(L, "_SHIFT_BLOCK_BYTES", 1)
     N, C, H, W, Fo, K, p = case
-    assert L._use_shifted(
-        L._Layout(C, K, K, 1, H + 2 * p - K + 1, W + 2 * p - K + 1), H + 2 * p, W + 2 * p
-    )
-    x, w, b = randn(N, C, H, W), randn(Fo, C, K, K), randn(Fo)
+    KH, KW = (K, K) if isinstance(K, int) else K
+    x, w, b = randn(N, C, H, W), randn(Fo, C, KH, KW), randn(Fo)
+    Ho, Wo = H + 2 * p - KH + 1, W + 2 * p - KW + 1
+    assert L._use_shifted(L._Layout(C, KH, KW, 1, Ho, Wo), L._grid((H, W), w, p, (Ho, Wo)))
     check_all(
         lambda x, w, b: L.FastConv.forward(x, w, b, {"stride": 1, "pad": p}),
         L.FastConv.backward,
@@ -527,6 +529,29 @@ def test_fast_conv_shifted_products_gradients(monkeypatch, case):
         lambda x, w, b: F.conv2d(x, w, b, padding=p),
         "xwb",
     )
+
+
+@pytest.mark.parametrize(
+    "C,K,pad,stride", [(16, 3, 1, 1), (16, 3, 3, 1), (3, 3, 1, 1), (16, 3, 1, 2)]
+)
+def test_fast_conv_reads_no_memory_it_did_not_write(monkeypatch, C, K, pad, stride):
+    """Every buffer FastConv allocates uninitialised comes back full of NaN: a zero it
+    forgot to write (grid gaps, padding) would turn outputs or gradients into NaN."""
+    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)
+    monkeypatch.setattr(L, "_SHIFT_BLOCK_BYTES", 1)
+    x, w, b = randn(2, C, 5, 5), randn(4, C, K, K), randn(4)
+    cp = {"stride": stride, "pad": pad}
+    out_ref, cache_ref = L.Conv.forward(x, w, b, cp)
+    dout = randn(*out_ref.shape)
+    grads_ref = L.Conv.backward(dout, cache_ref)
+    new_empty = torch.Tensor.new_empty
+    monkeypatch.setattr(
+        torch.Tensor, "new_empty", lambda t, *a, **k: new_empty(t, *a, **k).fill_(float("nan"))
+    )
+    out, cache = L.FastConv.forward(x, w, b, cp)
+    assert rel_error(out, out_ref) < 1e-12
+    for g, r in zip(L.FastConv.backward(dout, cache), grads_ref, strict=True):
+        assert rel_error(g, r) < 1e-12
 
 
 def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
@@ -553,9 +578,10 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
 @pytest.mark.parametrize(
     "C,H,stride,pad,shifted",
     [
-        (32, 32, 1, 1, True),  # 34x34 padded grid for 32x32 outputs: 1.13x the work
-        (64, 16, 1, 1, True),  # 1.27x
-        (128, 8, 1, 1, False),  # 1.56x: the columns are cheaper
+        (32, 32, 1, 1, True),  # 33x33 grid for 32x32 outputs: 1.06x the work
+        (64, 16, 1, 1, True),  # 1.13x
+        (128, 8, 1, 1, True),  # 1.27x
+        (256, 4, 1, 1, False),  # 1.56x: the columns are cheaper
         (32, 32, 2, 1, False),  # strided
         (3, 32, 1, 1, False),  # few channels: channel-major columns
     ],
@@ -563,7 +589,8 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
 def test_fast_conv_takes_the_shifted_path_where_it_pays(C, H, stride, pad, shifted):
     Ho = (H + 2 * pad - 3) // stride + 1
     lay = L._Layout(C, 3, 3, stride, Ho, Ho)
-    assert L._use_shifted(lay, H + 2 * pad, H + 2 * pad) is shifted
+    g = L._grid((H, H), torch.empty(1, C, 3, 3), pad, (Ho, Ho))
+    assert L._use_shifted(lay, g) is shifted
 
 
 def test_fast_conv_gradients_with_many_channels():

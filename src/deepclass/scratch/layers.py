@@ -581,85 +581,121 @@ def _crop(xp: torch.Tensor, pad: int, H: int, W: int, kind: str) -> torch.Tensor
 
 
 # Stride-1 convolutions over many channels skip the columns altogether ("shifted"
-# matrix products, see _shifted_forward) when the padded grid they compute on is at most
-# this many times the output (32x32 maps with pad 1: 1.13; 16x16: 1.27; 8x8: 1.56).
+# matrix products, see _shifted_forward) when the grid they compute on is at most this
+# many times the output (3x3 filters with pad 1: 32x32 maps 1.06, 16x16 1.13, 8x8 1.27).
 _SHIFT_MAX_WASTE = 1.35
-_SHIFT_BLOCK_BYTES = 1 << 20  # input rows per block of the shifted products (stays in L2)
+_SHIFT_BLOCK_BYTES = 1 << 20  # grid rows per block of the shifted products (stays in L2)
 
 
-def _use_shifted(lay: _Layout, Hp: int, Wp: int) -> bool:
-    return lay.kind == "nhwc" and lay.s == 1 and Hp * Wp <= _SHIFT_MAX_WASTE * lay.Ho * lay.Wo
+class _Grid(NamedTuple):
+    """Where a stride-1 convolution computes its shifted products.
 
-
-def _shift_plan(xp: torch.Tensor, w: torch.Tensor):
-    """The filter offsets and row blocks shared by the shifted forward and backward.
-
-    Returns ``offsets``: ``(o, di, dj)`` with row offset ``o = di*Wp + dj`` for every filter
-    position, and ``blocks``: ``(r0, r1)`` ranges of about ``_SHIFT_BLOCK_BYTES`` of float
-    rows covering every padded-grid row that has a valid output (all rows below the last
-    ``o`` of the flattened grid).
+    Every image is an ``Hq x Wq`` grid of rows (NHWC), images one after another, the
+    input in the top-left ``H x W`` corner and zeros in the rest. The zeros right of one
+    row are the left padding of the next, and the zero rows below one image the top
+    padding of the next, so the grid is only ``pad`` wider and taller than the image (a
+    separately padded image would be ``2 * pad``). Output ``(n, h, w)`` is grid row ``p =
+    (n*Hq + h)*Wq + w`` and reads input rows ``p + o`` for ``o = (di - pad)*Wq + (dj -
+    pad)``: a window running off the image lands on zeros (or on the zero rows before
+    the first image and after the last).
     """
-    N, Hp, Wp, C = xp.shape
-    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
-    offsets = [(di * Wp + dj, di, dj) for di in range(HH) for dj in range(WW)]
-    rows = N * Hp * Wp - offsets[-1][0]
-    step = max(64, _SHIFT_BLOCK_BYTES // (4 * max(C, F)))
-    return offsets, [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+    Hq: int
+    Wq: int
+    offsets: list[tuple[int, int, int]]  # (o, di, dj) for every filter position
+    lo: int  # -(most negative o): zero rows needed before the first image
+    hi: int  # the largest o: zero rows needed after the last
 
 
-def _shifted_forward(xp: torch.Tensor, w: torch.Tensor, b: torch.Tensor, Ho: int, Wo: int):
-    """Stride-1 convolution as HH*WW matrix products of shifted views, no im2col.
+def _grid(x_hw: tuple[int, int], w: torch.Tensor, pad: int, out_hw: tuple[int, int]) -> _Grid:
+    (H, W), (Ho, Wo) = x_hw, out_hw
+    HH, WW = w.shape[2], w.shape[3]
+    Hq, Wq = max(H + pad, Ho), max(W + pad, Wo)
+    offsets = [((di - pad) * Wq + dj - pad, di, dj) for di in range(HH) for dj in range(WW)]
+    return _Grid(Hq, Wq, offsets, max(0, -offsets[0][0]), max(0, offsets[-1][0]))
 
-    xp: the padded NHWC input ``(N, Hp, Wp, C)``, contiguous, seen as ``(N*Hp*Wp, C)``
-    rows. Output row p (a position of the padded grid) reads input rows ``p + di*Wp +
-    dj``, so ``out[p] = sum over (di, dj) of xp[p + di*Wp + dj] @ w[:, :, di, dj]^T``: each
-    term is one contiguous slice of rows times a ``(C, F)`` matrix. Rows whose window runs
-    off the image (the last HH-1 rows and WW-1 columns of each padded image) are computed
-    and thrown away. Returns the ``(N, Ho, Wo, F)`` output, contiguous.
+
+def _use_shifted(lay: _Layout, g: _Grid) -> bool:
+    return lay.kind == "nhwc" and lay.s == 1 and g.Hq * g.Wq <= _SHIFT_MAX_WASTE * lay.Ho * lay.Wo
+
+
+def _to_grid(t: torch.Tensor, g: _Grid, before: int, after: int) -> torch.Tensor:
+    """t ``(N, C, h, w)`` (any strides, h <= Hq, w <= Wq) as grid rows, zeros elsewhere.
+
+    Returns ``(before + N*Hq*Wq + after, C)``, contiguous; t's rows start at ``before``.
+    Only the zeros are written besides t (no fill of the whole buffer first).
     """
-    N, Hp, Wp, C = xp.shape
+    N, C, h, w = t.shape
+    rows = t.new_empty(before + N * g.Hq * g.Wq + after, C)
+    rows[:before].zero_()
+    rows[rows.shape[0] - after :].zero_()
+    grid = rows[before : before + N * g.Hq * g.Wq].view(N, g.Hq, g.Wq, C)
+    grid[:, h:].zero_()
+    grid[:, :h, w:].zero_()
+    grid[:, :h, :w].copy_(t.permute(0, 2, 3, 1))
+    return rows
+
+
+def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
+    """``(r0, r1)`` ranges of about ``_SHIFT_BLOCK_BYTES`` of float rows covering ``n`` rows."""
+    step = max(64, _SHIFT_BLOCK_BYTES // (4 * width))
+    return [(r0, min(n, r0 + step)) for r0 in range(0, n, step)]
+
+
+def _shifted_forward(xg: torch.Tensor, g: _Grid, w: torch.Tensor, b: torch.Tensor, N: int):
+    """Stride-1 convolution as HH*WW matrix products of shifted row slices, no im2col.
+
+    xg: the input as grid rows (:func:`_to_grid` with ``g.lo`` rows before and ``g.hi``
+    after), ``(lo + N*Hq*Wq + hi, C)``. ``out[p] = sum over (o, di, dj) of xg[p + o] @
+    w[:, :, di, dj]^T``: each term is one contiguous slice of rows times a ``(C, F)``
+    matrix, accumulated block by block so that a block of ``out`` stays in cache. Returns
+    ``out`` on the whole grid, ``(N*Hq*Wq, F)``; rows outside the output are garbage.
+    """
     F = w.shape[0]
-    x_rows = xp.view(N * Hp * Wp, C)
     w_k = w.permute(2, 3, 1, 0).contiguous()  # w_k[di, dj]: (C, F)
-    offsets, blocks = _shift_plan(xp, w)
-    full = xp.new_empty(N * Hp * Wp, F)  # rows past the last block are never read
-    for r0, r1 in blocks:
-        block = full[r0:r1]
-        torch.addmm(b, x_rows[r0:r1], w_k[0, 0], out=block)
-        for o, di, dj in offsets[1:]:
-            block.addmm_(x_rows[r0 + o : r1 + o], w_k[di, dj])
-    return full.view(N, Hp, Wp, F)[:, :Ho, :Wo].contiguous()
+    terms = [(g.lo + o, w_k[di, dj]) for o, di, dj in g.offsets]
+    out = xg.new_empty(N * g.Hq * g.Wq, F)
+    for r0, r1 in _row_blocks(out.shape[0], max(xg.shape[1], F)):
+        block = out[r0:r1]
+        (s, w0), rest = terms[0], terms[1:]
+        torch.addmm(b, xg[r0 + s : r1 + s], w0, out=block)
+        for s, wk in rest:
+            block.addmm_(xg[r0 + s : r1 + s], wk)
+    return out
 
 
-def _shifted_backward(dout: torch.Tensor, xp: torch.Tensor, w: torch.Tensor):
-    """Gradients of :func:`_shifted_forward`: ``dxp`` (padded, NHWC) and ``dw``.
+def _shifted_backward(dout: torch.Tensor, xg: torch.Tensor, g: _Grid, w: torch.Tensor):
+    """Gradients of :func:`_shifted_forward`: ``dx`` on the grid ``(N*Hq*Wq, C)`` and ``dw``.
 
-    dout ``(N, F, Ho, Wo)`` is placed on the padded grid (zeros at the thrown-away rows),
-    then for every offset o = di*Wp + dj: ``dw[:, :, di, dj] += (xp[p + o]^T @ dout[p])^T``
-    and ``dxp[p + o] += dout[p] @ w[:, :, di, dj]``, over the same row blocks.
+    dout ``(N, F, Ho, Wo)`` is placed on the grid (zeros at the rows that are not outputs,
+    ``hi`` zero rows before and ``lo`` after). Then ``dw[:, :, di, dj] = sum_p (xg[p +
+    o]^T @ d[p])^T`` and, computed per block of dx rows like the forward,
+    ``dx[q] = sum over (o, di, dj) of d[q - o] @ w[:, :, di, dj]``.
     """
-    N, Hp, Wp, C = xp.shape
-    F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
-    Ho, Wo = dout.shape[2], dout.shape[3]
-    offsets, blocks = _shift_plan(xp, w)
-    x_rows = xp.view(N * Hp * Wp, C)
-    d_grid = dout.new_zeros(N, Hp, Wp, F)
-    d_grid[:, :Ho, :Wo] = dout.permute(0, 2, 3, 1)
-    d_rows = d_grid.view(N * Hp * Wp, F)
+    N = dout.shape[0]
+    F, C, HH, WW = w.shape
+    d = _to_grid(dout, g, g.hi, g.lo)
+    n = N * g.Hq * g.Wq
+    dw_t = dout.new_zeros(HH, WW, F, C)
+    terms = [(o, dw_t[di, dj]) for o, di, dj in g.offsets]
+    for r0, r1 in _row_blocks(n, max(C, F)):
+        d_t = d[g.hi + r0 : g.hi + r1].t()
+        for o, dwk in terms:
+            dwk.addmm_(d_t, xg[g.lo + r0 + o : g.lo + r1 + o])
     w_t = w.permute(2, 3, 0, 1).contiguous()  # w_t[di, dj]: (F, C)
-    dw_k = dout.new_zeros(HH, WW, C, F)
-    dxp = dout.new_zeros(N, Hp, Wp, C)
-    dx_rows = dxp.view(N * Hp * Wp, C)
-    for r0, r1 in blocks:
-        d = d_rows[r0:r1]
-        for o, di, dj in offsets:
-            dw_k[di, dj].addmm_(x_rows[r0 + o : r1 + o].t(), d)
-            dx_rows[r0 + o : r1 + o].addmm_(d, w_t[di, dj])
-    return dxp, dw_k.permute(3, 2, 0, 1).contiguous()
+    terms = [(g.hi - o, w_t[di, dj]) for o, di, dj in g.offsets]
+    dx = dout.new_empty(n, C)
+    for q0, q1 in _row_blocks(n, max(C, F)):
+        block = dx[q0:q1]
+        (s, w0), rest = terms[0], terms[1:]
+        torch.mm(d[q0 + s : q1 + s], w0, out=block)
+        for s, wk in rest:
+            block.addmm_(d[q0 + s : q1 + s], wk)
+    return dx, dw_t.permute(2, 3, 0, 1).contiguous()
 
 
 class FastConvCache(NamedTuple):
-    xp: torch.Tensor  # the zero-padded input in the layout's order (the im2col source)
+    xp: torch.Tensor  # the zero-padded input in the layout's order, or the grid rows
     w: torch.Tensor  # (F, C, HH, WW)
     x_shape: torch.Size
     stride: int
@@ -672,8 +708,9 @@ class FastConv:
     No copy of the whole batch's columns is ever made: each slice's columns are
     built in a reused buffer (strided-view copies), multiplied, and rebuilt in the
     backward pass from the cached padded input. Stride-1 convolutions over 16 or
-    more channels on large maps need no columns at all: they are HH*WW products of
-    shifted row slices of the padded input (``_shifted_forward``). The output is
+    more channels on maps of 8x8 and up need no columns at all: they are HH*WW
+    products of shifted row slices of the input laid out on a zero-gapped grid
+    (``_Grid``, ``_shifted_forward``). The output is
     channels-last in memory (an ``(N, F, H', W')`` view of an NHWC tensor), which the
     next fast layer reads without a copy.
     """
@@ -686,10 +723,13 @@ class FastConv:
         N, C = x.shape[:2]
         F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
+        g = _grid(x.shape[2:], w, pad, (Ho, Wo))
+        if _use_shifted(lay, g):
+            xg = _to_grid(x, g, g.lo, g.hi)
+            out = _shifted_forward(xg, g, w, b, N).view(N, g.Hq, g.Wq, F)[:, :Ho, :Wo]
+            return out.contiguous().permute(0, 3, 1, 2), FastConvCache(xg, w, x.shape, 1, pad)
         xp = lay.pad(x, pad)
         cache = FastConvCache(xp, w, x.shape, stride, pad)
-        if _use_shifted(lay, xp.shape[1], xp.shape[2]):
-            return _shifted_forward(xp, w, b, Ho, Wo).permute(0, 3, 1, 2), cache
         w_mat = w.permute(2, 3, 1, 0).reshape(HH * WW * C, F)  # rows in (di, dj, c) order
         L, K = Ho * Wo, HH * WW * C
         slices = _batch_slices(N, L * K * x.element_size())
@@ -714,9 +754,12 @@ class FastConv:
         C, HH, WW = w.shape[1], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
         db = dout.sum(dim=(0, 2, 3))
-        if _use_shifted(lay, xp.shape[1], xp.shape[2]):
-            dxp, dw = _shifted_backward(dout, xp, w)
-            return lay.to_nchw(_crop(dxp, pad, x_shape[2], x_shape[3], lay.kind)), dw, db
+        g = _grid(x_shape[2:], w, pad, (Ho, Wo))
+        if _use_shifted(lay, g):
+            dxg, dw = _shifted_backward(dout, xp, g, w)
+            H, W = x_shape[2], x_shape[3]
+            dx = dxg.view(N, g.Hq, g.Wq, C)[:, :H, :W].permute(0, 3, 1, 2)
+            return dx, dw, db
         L, K = Ho * Wo, HH * WW * C
         d_rows = dout.permute(0, 2, 3, 1).reshape(N * L, F)  # no copy if dout is channels-last
         w_mat = w.permute(2, 3, 1, 0).reshape(K, F)
