@@ -580,8 +580,7 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
     [
         (32, 32, 1, 1, True),  # 33x33 grid for 32x32 outputs: 1.06x the work
         (64, 16, 1, 1, True),  # 1.13x
-        (128, 8, 1, 1, True),  # 1.27x
-        (256, 4, 1, 1, False),  # 1.56x: the columns are cheaper
+        (128, 8, 1, 1, False),  # 1.27x: the columns are cheaper
         (32, 32, 2, 1, False),  # strided
         (3, 32, 1, 1, False),  # few channels: channel-major columns
     ],
