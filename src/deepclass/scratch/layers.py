@@ -595,7 +595,7 @@ class _Grid(NamedTuple):
     input in the top-left ``H x W`` corner and zeros in the rest. The zeros right of one
     row are the left padding of the next, and the zero rows below one image the top
     padding of the next, so the grid is only ``pad`` wider and taller than the image (a
-    separately padded image would be ``2 * pad``). Output ``(n, h, w)`` is grid row ``p =
+    separately padded image would be ``2 * pad``), or as large as the output. Output ``(n, h, w)`` is grid row ``p =
     (n*Hq + h)*Wq + w`` and reads input rows ``p + o`` for ``o = (di - pad)*Wq + (dj -
     pad)``: a window running off the image lands on zeros (or on the zero rows before
     the first image and after the last).
@@ -643,26 +643,37 @@ def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
     return [(r0, min(n, r0 + step)) for r0 in range(0, n, step)]
 
 
+def _shifted_sum(rows: torch.Tensor, terms: list, n: int, bias: torch.Tensor | None = None):
+    """``out[p] = bias + sum over (s, m) in terms of rows[p + s] @ m`` for ``p < n``.
+
+    rows: ``(R, K)``, contiguous; every m: ``(K, M)``. Each term is one contiguous slice
+    of rows times a small matrix, accumulated block by block so that a block of ``out``
+    stays in cache while its terms are added. Returns ``out (n, M)``.
+    """
+    (s0, m0), rest = terms[0], terms[1:]
+    out = rows.new_empty(n, m0.shape[1])
+    for r0, r1 in _row_blocks(n, max(rows.shape[1], m0.shape[1])):
+        block = out[r0:r1]
+        if bias is None:
+            torch.mm(rows[r0 + s0 : r1 + s0], m0, out=block)
+        else:
+            torch.addmm(bias, rows[r0 + s0 : r1 + s0], m0, out=block)
+        for s, m in rest:
+            block.addmm_(rows[r0 + s : r1 + s], m)
+    return out
+
+
 def _shifted_forward(xg: torch.Tensor, g: _Grid, w: torch.Tensor, b: torch.Tensor, N: int):
     """Stride-1 convolution as HH*WW matrix products of shifted row slices, no im2col.
 
     xg: the input as grid rows (:func:`_to_grid` with ``g.lo`` rows before and ``g.hi``
-    after), ``(lo + N*Hq*Wq + hi, C)``. ``out[p] = sum over (o, di, dj) of xg[p + o] @
-    w[:, :, di, dj]^T``: each term is one contiguous slice of rows times a ``(C, F)``
-    matrix, accumulated block by block so that a block of ``out`` stays in cache. Returns
-    ``out`` on the whole grid, ``(N*Hq*Wq, F)``; rows outside the output are garbage.
+    after), ``(lo + N*Hq*Wq + hi, C)``. ``out[p] = b + sum over (o, di, dj) of xg[p + o]
+    @ w[:, :, di, dj]^T``. Returns ``out`` on the whole grid, ``(N*Hq*Wq, F)``; rows
+    outside the output are garbage.
     """
-    F = w.shape[0]
     w_k = w.permute(2, 3, 1, 0).contiguous()  # w_k[di, dj]: (C, F)
     terms = [(g.lo + o, w_k[di, dj]) for o, di, dj in g.offsets]
-    out = xg.new_empty(N * g.Hq * g.Wq, F)
-    for r0, r1 in _row_blocks(out.shape[0], max(xg.shape[1], F)):
-        block = out[r0:r1]
-        (s, w0), rest = terms[0], terms[1:]
-        torch.addmm(b, xg[r0 + s : r1 + s], w0, out=block)
-        for s, wk in rest:
-            block.addmm_(xg[r0 + s : r1 + s], wk)
-    return out
+    return _shifted_sum(xg, terms, N * g.Hq * g.Wq, b)
 
 
 def _shifted_backward(dout: torch.Tensor, xg: torch.Tensor, g: _Grid, w: torch.Tensor):
@@ -670,8 +681,8 @@ def _shifted_backward(dout: torch.Tensor, xg: torch.Tensor, g: _Grid, w: torch.T
 
     dout ``(N, F, Ho, Wo)`` is placed on the grid (zeros at the rows that are not outputs,
     ``hi`` zero rows before and ``lo`` after). Then ``dw[:, :, di, dj] = sum_p (xg[p +
-    o]^T @ d[p])^T`` and, computed per block of dx rows like the forward,
-    ``dx[q] = sum over (o, di, dj) of d[q - o] @ w[:, :, di, dj]``.
+    o]^T @ d[p])^T`` and, like the forward, ``dx[q] = sum over (o, di, dj) of d[q - o] @
+    w[:, :, di, dj]``.
     """
     N = dout.shape[0]
     F, C, HH, WW = w.shape
@@ -684,14 +695,7 @@ def _shifted_backward(dout: torch.Tensor, xg: torch.Tensor, g: _Grid, w: torch.T
         for o, dwk in terms:
             dwk.addmm_(d_t, xg[g.lo + r0 + o : g.lo + r1 + o])
     w_t = w.permute(2, 3, 0, 1).contiguous()  # w_t[di, dj]: (F, C)
-    terms = [(g.hi - o, w_t[di, dj]) for o, di, dj in g.offsets]
-    dx = dout.new_empty(n, C)
-    for q0, q1 in _row_blocks(n, max(C, F)):
-        block = dx[q0:q1]
-        (s, w0), rest = terms[0], terms[1:]
-        torch.mm(d[q0 + s : q1 + s], w0, out=block)
-        for s, wk in rest:
-            block.addmm_(d[q0 + s : q1 + s], wk)
+    dx = _shifted_sum(d, [(g.hi - o, w_t[di, dj]) for o, di, dj in g.offsets], n)
     return dx, dw_t.permute(2, 3, 0, 1).contiguous()
 
 
