@@ -507,7 +507,7 @@ SHIFTED_CASES = [  # N, C, H, W, F, K, pad: stride 1, >= 16 channels
     (2, 17, 5, 7, 4, 5, 2),
     (3, 16, 3, 3, 2, 1, 0),  # 1x1 filters: one product, nothing thrown away
     (2, 16, 3, 4, 3, 3, 3),  # pad wider than the filter: the output outgrows the input
-    (2, 16, 5, 6, 3, (3, 5), 1),  # a 3x5 filter: rows padded more than they need
+    (2, 16, 5, 6, 3, (3, 5), 1),  # a 3x5 filter with pad 1: output narrower than x
 ]
 
 
