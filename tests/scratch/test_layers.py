@@ -521,7 +521,7 @@ def test_fast_conv_shifted_products_gradients(monkeypatch, case):
     KH, KW = (K, K) if isinstance(K, int) else K
     x, w, b = randn(N, C, H, W), randn(Fo, C, KH, KW), randn(Fo)
     Ho, Wo = H + 2 * p - KH + 1, W + 2 * p - KW + 1
-    assert L._use_shifted(L._Layout(C, KH, KW, 1, Ho, Wo), L._grid((H, W), w, p, (Ho, Wo)))
+    assert L._use_shifted(L._Layout(C, KH, KW, 1, Ho, Wo), L._grid((H, W), (KH, KW), p, (Ho, Wo)))
     check_all(
         lambda x, w, b: L.FastConv.forward(x, w, b, {"stride": 1, "pad": p}),
         L.FastConv.backward,
@@ -588,7 +588,7 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
 def test_fast_conv_takes_the_shifted_path_where_it_pays(C, H, stride, pad, shifted):
     Ho = (H + 2 * pad - 3) // stride + 1
     lay = L._Layout(C, 3, 3, stride, Ho, Ho)
-    g = L._grid((H, H), torch.empty(1, C, 3, 3), pad, (Ho, Ho))
+    g = L._grid((H, H), (3, 3), pad, (Ho, Ho))
     assert L._use_shifted(lay, g) is shifted
 
 

@@ -88,9 +88,9 @@ def _crop_flip(
     dx = torch.randint(-padding, padding + 1, (n,), generator=generator, device=x.device)
     flips = torch.rand(n, generator=generator, device=x.device) < 0.5 if flip else None
     H, W = x.shape[-2:]
-    if padding > 0 and mode == "constant":
-        x = torch.nn.functional.pad(x, (padding, padding, padding, padding))
     if padding > 0:
+        if mode == "constant":
+            x = torch.nn.functional.pad(x, (padding, padding, padding, padding))
         x = _shift_rows(x.contiguous(), _source_positions(H, dy, padding, mode))
     if padding > 0 or flip:
         x = _shift_columns(x, _source_positions(W, dx, padding, mode, flips))

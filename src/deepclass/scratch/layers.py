@@ -530,19 +530,18 @@ class _Layout:
         n = e - a
         # every patch entry is a strided view of the padded input, so one copy of one
         # (overlapping) view builds all the columns
+        rows, K = n * Ho * Wo, HH * WW * C
         if self.kind == "nhwc":
             sN, sH, sW, _ = xp.stride()  # for a fixed filter row, (dj, c) is one contiguous run
             shape, strides = (n, Ho, Wo, HH, WW * C), (sN, sH * s, sW * s, sH, 1)
-            start = a * sN
+            matrix = (rows, K)
         else:
             sC, sN, sH, sW = xp.stride()
             shape, strides = (HH, WW, C, n, Ho, Wo), (sH, sW, sC, sN, sH * s, sW * s)
-            start = a * sN
-        cols = buf[: n * Ho * Wo * HH * WW * C].view(shape)
-        cols.copy_(xp.as_strided(shape, strides, xp.storage_offset() + start))
-        if self.kind == "nhwc":
-            return cols.view(n * Ho * Wo, HH * WW * C)
-        return cols.view(HH * WW * C, n * Ho * Wo)
+            matrix = (K, rows)
+        cols = buf[: rows * K].view(shape)
+        cols.copy_(xp.as_strided(shape, strides, xp.storage_offset() + a * sN))
+        return cols.view(matrix)
 
     def col2im_add(self, dxp: torch.Tensor, dcols: torch.Tensor, a: int, e: int) -> None:
         """Add the column gradients of examples ``a:e`` back onto the padded input gradient."""
@@ -595,10 +594,10 @@ class _Grid(NamedTuple):
     input in the top-left ``H x W`` corner and zeros in the rest. The zeros right of one
     row are the left padding of the next, and the zero rows below one image the top
     padding of the next, so the grid is only ``pad`` wider and taller than the image (a
-    separately padded image would be ``2 * pad``), or as large as the output. Output ``(n, h, w)`` is grid row ``p =
-    (n*Hq + h)*Wq + w`` and reads input rows ``p + o`` for ``o = (di - pad)*Wq + (dj -
-    pad)``: a window running off the image lands on zeros (or on the zero rows before
-    the first image and after the last).
+    separately padded image would be ``2 * pad``), or as large as the output. Output
+    ``(n, h, w)`` is grid row ``p = (n*Hq + h)*Wq + w`` and reads input rows ``p + o``
+    for ``o = (di - pad)*Wq + (dj - pad)``: a window running off the image lands on
+    zeros (or on the zero rows before the first image and after the last).
     """
 
     Hq: int
@@ -608,9 +607,9 @@ class _Grid(NamedTuple):
     hi: int  # the largest o: zero rows needed after the last
 
 
-def _grid(x_hw: tuple[int, int], w: torch.Tensor, pad: int, out_hw: tuple[int, int]) -> _Grid:
-    (H, W), (Ho, Wo) = x_hw, out_hw
-    HH, WW = w.shape[2], w.shape[3]
+def _grid(x_hw: tuple[int, int], k_hw: tuple[int, int], pad: int, out_hw: tuple[int, int]):
+    """The grid of an ``H x W`` input, ``HH x WW`` filters and ``Ho x Wo`` outputs."""
+    (H, W), (HH, WW), (Ho, Wo) = x_hw, k_hw, out_hw
     Hq, Wq = max(H + pad, Ho), max(W + pad, Wo)
     offsets = [((di - pad) * Wq + dj - pad, di, dj) for di in range(HH) for dj in range(WW)]
     return _Grid(Hq, Wq, offsets, max(0, -offsets[0][0]), max(0, offsets[-1][0]))
@@ -715,9 +714,9 @@ class FastConv:
     backward pass from the cached padded input. Stride-1 convolutions over 16 or
     more channels on maps of 16x16 and up need no columns at all: they are HH*WW
     products of shifted row slices of the input laid out on a zero-gapped grid
-    (``_Grid``, ``_shifted_forward``). The output is
-    channels-last in memory (an ``(N, F, H', W')`` view of an NHWC tensor), which the
-    next fast layer reads without a copy.
+    (``_Grid``, ``_shifted_forward``). The output is channels-last in memory (an
+    ``(N, F, H', W')`` view of an NHWC tensor), which the next fast layer reads
+    without a copy.
     """
 
     @staticmethod
@@ -728,11 +727,12 @@ class FastConv:
         N, C = x.shape[:2]
         F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
-        g = _grid(x.shape[2:], w, pad, (Ho, Wo))
+        g = _grid(x.shape[2:], w.shape[2:], pad, (Ho, Wo))
         if _use_shifted(lay, g):
             xg = _to_grid(x, g, g.lo, g.hi)
             out = _shifted_forward(xg, g, w, b, N).view(N, g.Hq, g.Wq, F)[:, :Ho, :Wo]
-            return out.contiguous().permute(0, 3, 1, 2), FastConvCache(xg, w, x.shape, 1, pad)
+            cache = FastConvCache(xg, w, x.shape, stride, pad)
+            return out.contiguous().permute(0, 3, 1, 2), cache
         xp = lay.pad(x, pad)
         cache = FastConvCache(xp, w, x.shape, stride, pad)
         w_mat = w.permute(2, 3, 1, 0).reshape(HH * WW * C, F)  # rows in (di, dj, c) order
@@ -759,7 +759,7 @@ class FastConv:
         C, HH, WW = w.shape[1], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
         db = dout.sum(dim=(0, 2, 3))
-        g = _grid(x_shape[2:], w, pad, (Ho, Wo))
+        g = _grid(x_shape[2:], w.shape[2:], pad, (Ho, Wo))
         if _use_shifted(lay, g):
             dxg, dw = _shifted_backward(dout, xp, g, w)
             H, W = x_shape[2], x_shape[3]
