@@ -24,8 +24,8 @@ from torch import nn
 
 from deepclass.data import BatchIterator, load_dataset, load_image, to_tensor
 from deepclass.errors import CheckpointError, ConfigError
+from deepclass.files import atomic_open
 from deepclass.lightning.checkpoints import check_compatible, load_checkpoint
-from deepclass.lightning.files import atomic_open
 from deepclass.lightning.module import ClassifierModule
 from deepclass.lightning.runlogs import write_confusion
 from deepclass.metrics import confusion_matrix, per_class_accuracy
