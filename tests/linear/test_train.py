@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,15 +47,25 @@ def test_sample_batch_draws_matching_rows_with_replacement():
 @pytest.mark.parametrize(
     ("num_train", "batch_size", "match"),
     [
-        (4, 0, "batch_size must be an int >= 1"),
+        (4, 0, "batch_size must be a positive int"),
         (11, 5, "num_train must be <= .*\\(10, 3\\)"),
-        (0, 5, "num_train must be an int >= 1"),
+        (0, 5, "num_train must be a positive int"),
     ],
 )
 def test_sample_batch_errors(num_train, batch_size, match):
     X, y = torch.zeros(10, 3), torch.zeros(10, dtype=torch.long)
     with pytest.raises(ConfigError, match=match):
         sample_batch(X, y, num_train, batch_size)
+
+
+def test_sample_batch_refuses_numpy_arrays_and_accepts_numpy_sizes():
+    X, y = np.zeros((10, 3), np.float32), np.zeros(10, np.int64)
+    with pytest.raises(ConfigError, match=r"sample_batch: X must be a torch.Tensor, got ndarray"):
+        sample_batch(X, torch.from_numpy(y), 4, 5)
+    with pytest.raises(ConfigError, match=r"sample_batch: y must be a torch.Tensor, got ndarray"):
+        sample_batch(torch.from_numpy(X), y, 4, 5)
+    Xb, yb = sample_batch(torch.from_numpy(X), torch.from_numpy(y), np.int64(4), np.int32(5))
+    assert isinstance(Xb, torch.Tensor) and Xb.shape == (5, 3) and yb.shape == (5,)
 
 
 def test_one_sgd_step_is_w_minus_lr_times_grad():
@@ -136,9 +147,9 @@ def test_divergence_raises_with_history():
         ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0"),
         ({"reg": -1.0}, "reg must be a finite number >= 0"),
-        ({"num_iters": 0}, "num_iters must be an int >= 1"),
-        ({"batch_size": 0}, "batch_size must be an int >= 1"),
-        ({"batch_size": 2.5}, "batch_size must be an int >= 1"),
+        ({"num_iters": 0}, "num_iters must be a positive int"),
+        ({"batch_size": 0}, "batch_size must be a positive int"),
+        ({"batch_size": 2.5}, "batch_size must be a positive int"),
     ],
 )
 def test_train_argument_errors(kwargs, match):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from deepclass.checks import check_positive_int
 from deepclass.data.dataset import ArrayDataset
 from deepclass.data.preprocess import to_tensor
 from deepclass.errors import ConfigError
@@ -184,8 +185,7 @@ class BatchIterator:
             raise ConfigError(
                 f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}"
             )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = check_positive_int(batch_size, "batch_size")
         if not 0 <= rank < num_replicas:
             raise ConfigError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.x, self.y = x, y

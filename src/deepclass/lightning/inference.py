@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepclass.checks import check_positive_int
 from deepclass.data import BatchIterator, load_dataset, load_image, to_tensor
 from deepclass.errors import CheckpointError, ConfigError
 from deepclass.files import atomic_open
@@ -173,8 +174,7 @@ def predict(
     """Top-``top_k`` class probabilities for each image file."""
     if not images:
         raise ConfigError("predict needs at least one image file")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top_k must be a positive int, got {top_k!r}")
+    top_k = check_positive_int(top_k, "top_k")
     module = module_from_checkpoint(ckpt_path).to(device)
     x = load_inputs(images, module.hparams["input_shape"]).to(device)
     with torch.no_grad():

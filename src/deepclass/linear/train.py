@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from deepclass.checks import check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.linear.losses import check_labels, check_reg, check_weights, linear_scores
 
@@ -25,12 +26,6 @@ class DivergedError(ConfigError):
         super().__init__(message)
         self.iteration = iteration
         self.loss_history = loss_history
-
-
-def _positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _learning_rate(value: float) -> float:
@@ -52,8 +47,14 @@ def sample_batch(
     Indices come from ``torch.randint`` (torch's global generator, so
     ``seed_everything`` makes the batches reproducible).
     """
-    _positive_int(batch_size, "batch_size")
-    _positive_int(num_train, "num_train")
+    for name, t in (("X", X), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise ConfigError(
+                f"sample_batch: {name} must be a torch.Tensor, got {type(t).__name__} "
+                f"(torch.from_numpy({name}) converts an array)"
+            )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    num_train = check_positive_int(num_train, "num_train")
     if num_train > X.shape[0] or num_train > y.shape[0]:
         raise ConfigError(
             f"num_train must be <= the number of examples: got num_train={num_train} for "
@@ -91,8 +92,8 @@ def train_linear_classifier(
     """
     learning_rate = _learning_rate(learning_rate)
     reg = check_reg(reg)
-    _positive_int(num_iters, "num_iters")
-    _positive_int(batch_size, "batch_size")
+    num_iters = check_positive_int(num_iters, "num_iters")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if W is None:
         if not isinstance(X, torch.Tensor) or X.ndim != 2 or not X.is_floating_point():
             got = (
