@@ -95,6 +95,12 @@ def build_model(rung: str, name: str, **kwargs: Any) -> Any:
     return entry.builder(**kwargs)
 
 
+def check_model_kwargs(rung: str, name: str, kwargs: dict[str, Any]) -> None:
+    """What :func:`build_model` checks before building: the name, and that the builder takes
+    every keyword of ``kwargs`` (their values are the builder's to check). Builds nothing."""
+    _check_kwargs(get_model(rung, name), kwargs)
+
+
 def _check_kwargs(entry: ModelEntry, kwargs: dict[str, Any]) -> None:
     try:
         params = inspect.signature(entry.builder).parameters.values()

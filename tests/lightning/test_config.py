@@ -89,7 +89,7 @@ def test_unknown_config_key_names_it_and_lists_valid_keys(tmp_path):
     ("values", "match"),
     [
         ({"epochs": "ten"}, "option epochs must be int"),
-        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"epochs": 0}, "epochs must be a positive int"),
         ({"lr": -1.0}, "lr must be > 0"),
         ({"flip": 1}, "option flip must be bool"),
         ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid: sgd, adam, adamw"),
@@ -140,3 +140,23 @@ def test_presets_are_valid_configs():
     # a copy: editing it does not change the table
     preset_options("mnist-mlp")["model_kwargs"]["hidden_units"] = [1]
     assert PRESETS["mnist-mlp"]["model_kwargs"]["hidden_units"] == [32, 16]
+
+
+def test_a_built_config_shares_no_nested_value_with_the_presets():
+    """Changing a list inside a config (or inside preset_options' copy) leaves PRESETS as it was."""
+    import copy
+
+    from deepclass.lightning.presets import PRESETS, preset_options
+
+    before = copy.deepcopy(PRESETS)
+    cfg = build_config(preset="best")
+    cfg.model_kwargs["widths"][1] = 7
+    mlp = build_config(preset="mnist-mlp")
+    mlp.model_kwargs["hidden_units"].append(5)
+    preset_options("fast")["model_kwargs"]["widths"].append(1)
+    assert before == PRESETS
+    assert (
+        build_config(preset="best").model_kwargs["widths"]
+        == before["best"]["model_kwargs"]["widths"]
+    )
+    assert build_config(preset="mnist-mlp").model_kwargs["hidden_units"] == [32, 16]

@@ -267,6 +267,11 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_best_checkpoint(tmp_path):
             ["--dataset", "mnist", "--model", "mlp", "--model-kwargs", "{depth: 3}"],
             "model 'mlp' of rung 'nn' does not take depth",
         ),
+        (["--dataset", "xor", "--flip"], "flip (--flip) applies to images; the xor data set is"),
+        (
+            ["--dataset", "xor", "--crop-padding", "2", "--tta-flip"],
+            "crop_padding, tta_flip (--crop-padding) apply to images",
+        ),
     ],
 )
 def test_train_errors_are_one_line_exit_2(run_cli, args, match, tmp_path):
@@ -279,6 +284,25 @@ def test_train_errors_are_one_line_exit_2(run_cli, args, match, tmp_path):
     if "--devices" not in args and "--accelerator" not in args:
         return
     assert not (tmp_path / "version_0").exists()  # refused before any work
+
+
+def test_model_arguments_that_do_not_apply_fail_before_the_data_loads(run_cli, tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    for args, message in (
+        (["--dataset", "mnist", "--model", "mlp", "--model-kwargs", "{depth: 3}"],
+         "model 'mlp' of rung 'nn' does not take depth; it takes: "),
+        # no --model: the data set's preset names it (xor: modulelist)
+        (["--dataset", "xor", "--model-kwargs", "{channels: 3}"],
+         "model 'modulelist' of rung 'nn' does not take channels"),
+        (["--dataset", "cifar10", "--model", "mlp", "--model-kwargs", "{widths: [8, 8, 8]}"],
+         "model 'mlp' of rung 'nn' does not take widths"),
+    ):  # fmt: skip
+        code, out, err = run_cli("train", *args, "--data-dir", empty, "--out", tmp_path / "runs")
+        assert code == 2 and out == "" and err.startswith(f"deepclass: error: {message}"), err
+        assert not (tmp_path / "runs").exists()
+    code, _, err = run_cli("train", "--dataset", "mnist", "--data-dir", empty, "--out", tmp_path)
+    assert code == 2 and "mnist not found under" in err  # good options: it gets to the data
 
 
 def test_unknown_config_key(run_cli, tmp_path):

@@ -74,7 +74,7 @@ HELP = {
     "num_nodes": "machines (Lightning's launchers: torchrun, SLURM)",
     "deterministic": "ask torch for deterministic algorithms",
     "threads": "torch CPU threads per process (0 = torch's default)",
-    "test": "evaluate the best checkpoint on the test split at the end",
+    "test": "evaluate on the test split at the end (the weights --test-ckpt names)",
     "test_ckpt": "which weights the final test uses: best (by valid acc) or last",
     "limit_train_batches": "at most N training batches per epoch",
     "log_every_n_steps": "log the step loss every N steps",

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from deepclass.checks import check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.files import atomic_open
 
@@ -38,6 +39,8 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 LOADERS = ("memory", "dataloader")
+# options that only mean something for image data (an error with the xor points)
+IMAGE_OPTIONS = ("crop_padding", "cutout", "flip", "tta_flip", "tta_translate", "channels_last")
 PAD_MODES = ("reflect", "constant")
 
 
@@ -120,7 +123,7 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs"
     resume: str | None = None  # "last" (latest run in `out`) or a checkpoint path
-    test: bool = True  # evaluate the best checkpoint on the test split at the end
+    test: bool = True  # evaluate on the test split at the end (the weights test_ckpt names)
     test_ckpt: str = "best"  # "best" (by valid_acc) or "last" (the final weights) for the test
     limit_train_batches: int | None = None  # stop each epoch after this many batches
     log_every_n_steps: int = 50
@@ -142,11 +145,11 @@ class TrainConfig:
         _choice("test_ckpt", self.test_ckpt, ("best", "last"))
         _choice("data_device", self.data_device, ("auto", "cpu"))
         for name in ("epochs", "batch_size", "num_nodes", "ema_every", "log_every_n_steps"):
-            _positive(name, getattr(self, name))
+            check_positive_int(getattr(self, name), name)
         for name in ("eval_batch_size", "train_samples", "val_samples", "test_samples",
                      "limit_train_batches"):  # fmt: skip
             if getattr(self, name) is not None:
-                _positive(name, getattr(self, name))
+                check_positive_int(getattr(self, name), name)
         for name in ("crop_padding", "cutout", "num_workers", "ema_start_step", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -182,11 +185,18 @@ class TrainConfig:
         if isinstance(self.devices, str) and self.devices != "auto":
             raise ConfigError(f"devices must be a positive int or 'auto', got {self.devices!r}")
         if isinstance(self.devices, int):
-            _positive("devices", self.devices)
+            check_positive_int(self.devices, "devices")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.val_size is not None and self.val_size < 0:
             raise ConfigError(f"val_size must be >= 0, got {self.val_size}")
+        if self.dataset == "xor":  # 2-D points: the image options would be silently ignored
+            given = [name for name in IMAGE_OPTIONS if getattr(self, name)]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)} (--{given[0].replace('_', '-')}) appl"
+                    f"{'ies' if len(given) == 1 else 'y'} to images; the xor data set is 2-D points"
+                )
         return self
 
     # --------------------------------------------------------------- file I/O
@@ -212,11 +222,6 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainCon
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
-
-
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 def _type_name(tp: Any) -> str:

@@ -14,6 +14,7 @@ runs). Every key must be a ``TrainConfig`` field.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from deepclass.errors import ConfigError
@@ -70,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The first CIFAR-10 default: the `nn` rung's three-layer convnet with standard
     # augmentation and Nesterov SGD.
     # lr from a 3-epoch sweep on 20k images (test acc): 0.05 -> 0.518, 0.02 -> 0.595,
-    # 0.01 -> 0.579; Adam 1e-3 -> 0.545 (results/lightning/preset_sweep.log).
+    # 0.01 -> 0.579; Adam 1e-3 -> 0.545 (a sweep of an earlier build; its log was not kept).
     "cifar10-convnet": {
         "dataset": "cifar10",
         "model": "three_layer_convnet",
@@ -105,7 +106,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "crop_padding": 0,
         "flip": False,
         # a 26k-parameter MLP gains nothing from intra-op threads; on a busy 2-core CPU one
-        # thread ran 10 epochs in 39 s vs 11.5 min with two (results/lightning/measure*.log)
+        # thread ran 10 epochs in 39 s vs 11.5 min with two (measured on an earlier build;
+        # the logs were not kept)
         "threads": 1,
     },
     # Seed 003's XOR network: MyModule (2 -> 4 -> 4 -> 1, an nn.ModuleList), plain SGD
@@ -135,13 +137,12 @@ def preset_names() -> list[str]:
 
 
 def preset_options(name: str) -> dict[str, Any]:
-    """A copy of preset ``name``'s options; an unknown name lists the valid ones."""
+    """A deep copy of preset ``name``'s options (a caller may change any nested value, e.g. a
+    width in ``model_kwargs``, without touching ``PRESETS``); an unknown name lists the valid
+    ones."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
-    opts = dict(PRESETS[name])
-    if "model_kwargs" in opts:
-        opts["model_kwargs"] = dict(opts["model_kwargs"])
-    return opts
+    return copy.deepcopy(PRESETS[name])
 
 
 def default_preset(dataset: str) -> str | None:

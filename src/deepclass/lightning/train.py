@@ -67,7 +67,7 @@ from deepclass.lightning.runlogs import (
     write_confusion,
     write_curves,
 )
-from deepclass.registry import build_model, get_model
+from deepclass.registry import build_model, check_model_kwargs, get_model
 from deepclass.seed import seed_everything
 
 
@@ -366,6 +366,10 @@ def _train(
     quiet_lightning()
     if net is None and cfg.model is not None:
         get_model("nn", cfg.model)  # an unknown name fails now, listing the valid ones
+    if net is None and (cfg.model is not None or cfg.resume is None):
+        # model arguments the model does not take fail now, before any data is loaded
+        name = cfg.model or DEFAULT_MODELS.get(cfg.dataset, DEFAULT_IMAGE_MODEL)
+        check_model_kwargs("nn", name, cfg.model_kwargs)
     resume_path = resolve_resume(cfg)
     resume_ckpt = load_checkpoint(resume_path) if resume_path is not None else None
 

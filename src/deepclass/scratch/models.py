@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from deepclass.checks import check_positive_int
+from deepclass.checks import check_float_dtype, check_number, check_positive_int, is_int
 from deepclass.errors import CheckpointError, ConfigError
 from deepclass.files import atomic_torch_save
 from deepclass.registry import register_model
@@ -44,12 +44,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a deepclass scratch checkpoint ({CHECKPOINT_FORMAT})")
     return ckpt
-
-
-def _non_negative(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {v!r}")
-    return float(v)
 
 
 def kaiming_initializer(
@@ -212,8 +206,9 @@ class TwoLayerNet(ScratchModel):
         check_positive_int(input_dim, "input_dim")
         check_positive_int(hidden_dim, "hidden_dim")
         check_positive_int(num_classes, "num_classes")
-        _non_negative("weight_scale", weight_scale)
-        self.reg = _non_negative("reg", reg)
+        check_number(weight_scale, "weight_scale", low=0)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
         self.dtype, self.num_classes = dtype, num_classes
         self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, num_classes=num_classes)
         kw = dict(dtype=dtype, device=device)
@@ -271,16 +266,12 @@ class FullyConnectedNet(ScratchModel):
         hidden_dims = [check_positive_int(h, "hidden_dims[i]") for h in hidden_dims]
         check_positive_int(input_dim, "input_dim")
         check_positive_int(num_classes, "num_classes")
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, (int, float))
-            or not 0 <= dropout < 1
-        ):
-            raise ConfigError(f"dropout (drop probability) must be in [0, 1), got {dropout!r}")
+        dropout = check_number(dropout, "dropout (drop probability)", low=0, high=1)
         if normalization not in (None, "batchnorm"):
             raise ConfigError(f"normalization must be None or 'batchnorm', got {normalization!r}")
-        _non_negative("weight_scale", weight_scale)
-        self.reg = _non_negative("reg", reg)
+        check_number(weight_scale, "weight_scale", low=0)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
         self.dtype, self.num_classes = dtype, num_classes
         self.normalization = normalization
         self.use_dropout = dropout != 0
@@ -374,8 +365,9 @@ class ThreeLayerConvNet(ScratchModel):
         check_positive_int(filter_size, "filter_size")
         check_positive_int(hidden_dim, "hidden_dim")
         check_positive_int(num_classes, "num_classes")
-        _non_negative("weight_scale", weight_scale)
-        self.reg = _non_negative("reg", reg)
+        check_number(weight_scale, "weight_scale", low=0)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
         self.dtype, self.num_classes = dtype, num_classes
         self.conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
         self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
@@ -458,14 +450,15 @@ class DeepConvNet(ScratchModel):
             raise ConfigError(f"num_filters must be a non-empty list of ints, got {num_filters!r}")
         num_filters = [check_positive_int(f, "num_filters[i]") for f in num_filters]
         max_pools = sorted(set(max_pools))
-        if any(not isinstance(i, int) or not 0 <= i < len(num_filters) for i in max_pools):
+        if any(not is_int(i) or not 0 <= i < len(num_filters) for i in max_pools):
             raise ConfigError(
                 f"max_pools must hold conv layer indices in [0, {len(num_filters)}), got {max_pools}"
             )
         check_positive_int(num_classes, "num_classes")
         if weight_scale != "kaiming":
-            _non_negative("weight_scale", weight_scale)
-        self.reg = _non_negative("reg", reg)
+            check_number(weight_scale, "weight_scale", low=0)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
         self.dtype, self.num_classes = dtype, num_classes
         self.num_layers = len(num_filters) + 1
         self.max_pools = max_pools
