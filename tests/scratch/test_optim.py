@@ -133,3 +133,16 @@ def test_errors():
         optim.adam(torch.ones(2, 3), torch.ones(3, 2))
     with pytest.raises(ConfigError, match="config must be a dict"):
         optim.sgd(torch.ones(2), torch.ones(2), [0.1])
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "rmsprop", "adam"])
+def test_rules_refuse_a_key_they_do_not_use(rule):
+    w = torch.zeros(2, 2, dtype=DT)
+    with pytest.raises(
+        ConfigError, match=rf"{rule}: unknown config key\(s\) 'lr'; {rule} uses learning_rate"
+    ):
+        optim.UPDATE_RULES[rule](w, w, {"lr": 0.5})
+    # every key a rule writes into its config is accepted back on the next call
+    _, config = optim.UPDATE_RULES[rule](w, w, {"learning_rate": 0.5})
+    assert set(config) == set(optim.CONFIG_KEYS[rule])
+    optim.UPDATE_RULES[rule](w, w, config)

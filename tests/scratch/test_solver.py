@@ -237,7 +237,7 @@ def test_errors():
         ConfigError, match=r"y_train labels must be in \[0, 3\) for this model, got range \[5, 7\]"
     ):
         Solver(model, bad)
-    with pytest.raises(ConfigError, match="y_val must be int64"):
+    with pytest.raises(ConfigError, match="y_val must be int64 or int32"):
         Solver(model, dict(data, y_val=data["y_val"].float()))
     with pytest.raises(
         ConfigError, match=r"y_train must have shape \(N,\) with N = X_train.shape\[0\] = 100"
@@ -245,3 +245,50 @@ def test_errors():
         Solver(model, dict(data, y_train=data["y_train"][:5]))
     with pytest.raises(ConfigError, match="batch_size must be a positive int"):
         Solver(model, data, batch_size=0)
+
+
+def test_a_misspelt_optim_config_key_is_an_error_not_ignored():
+    data = toy_data()
+    model = TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3)
+    with pytest.raises(ConfigError, match=r"optim_config: sgd: unknown config key\(s\) 'lr'"):
+        Solver(model, data, optim_config={"lr": 1.0})
+    with pytest.raises(ConfigError, match="adam uses learning_rate, beta1, beta2, epsilon"):
+        Solver(model, data, update_rule="adam", optim_config={"beta_1": 0.5})
+
+    # a rule of the user's own may take any keys
+    def mine(w, dw, config=None):
+        return w - config["step"] * dw, config
+
+    Solver(model, data, update_rule=mine, optim_config={"step": 0.1}, verbose=False)
+
+
+def test_int32_labels_train_exactly_as_int64(capsys):
+    data = toy_data()
+    runs = []
+    for dtype in (torch.int64, torch.int32):
+        seed_everything(0)
+        model = TwoLayerNet(input_dim=5, hidden_dim=10, num_classes=3, weight_scale=0.1)
+        d = {k: (v.to(dtype) if k.startswith("y") else v) for k, v in data.items()}
+        solver = Solver(
+            model,
+            d,
+            optim_config={"learning_rate": 0.5},
+            num_epochs=10,
+            batch_size=25,
+            verbose=False,
+        )
+        solver.train()
+        runs.append((solver.loss_history, solver.val_acc_history))
+    assert runs[0] == runs[1] and runs[0][1][-1] > 0.9  # the blobs are separable
+
+
+def test_model_dtype_by_name_and_bad_dtypes():
+    assert (
+        TwoLayerNet(input_dim=5, hidden_dim=4, dtype="float64").params["W1"].dtype == torch.float64
+    )
+    with pytest.raises(
+        ConfigError, match="TwoLayerNet: dtype must be a floating-point torch dtype"
+    ):
+        TwoLayerNet(input_dim=5, hidden_dim=4, dtype="flaot64")
+    with pytest.raises(ConfigError, match="FullyConnectedNet: dtype must be a floating-point"):
+        FullyConnectedNet([4], input_dim=5, dtype=torch.int64)

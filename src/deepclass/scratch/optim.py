@@ -7,7 +7,9 @@ Every rule has the signature ``rule(w, dw, config=None) -> (next_w, config)``:
   filled with the course defaults where keys are missing and returned so that
   the next call continues from it. The Solver keeps one config per parameter.
 
-``w`` is not modified: the updated weights are a new tensor.
+``w`` is not modified: the updated weights are a new tensor. A config key a
+rule does not know (``{"lr": 1e-2}`` for ``learning_rate``) is an error, never
+ignored: see :data:`CONFIG_KEYS`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,31 @@ from deepclass.errors import ConfigError
 
 UpdateRule = Callable[[torch.Tensor, torch.Tensor, dict | None], tuple[torch.Tensor, dict]]
 
+# every key each rule reads or writes: its hyperparameters, then its state
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "sgd": ("learning_rate",),
+    "sgd_momentum": ("learning_rate", "momentum", "velocity"),
+    "rmsprop": ("learning_rate", "decay_rate", "epsilon", "cache"),
+    "adam": ("learning_rate", "beta1", "beta2", "epsilon", "m", "v", "t"),
+}
+
+
+def check_config(rule: str, config: dict) -> None:
+    """Raise ``ConfigError`` for a key of ``config`` that update rule ``rule`` does not use."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{rule}: config must be a dict or None, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(CONFIG_KEYS[rule]), key=str)
+    if unknown:
+        raise ConfigError(
+            f"{rule}: unknown config key(s) {', '.join(map(repr, unknown))}; "
+            f"{rule} uses {', '.join(CONFIG_KEYS[rule])}"
+        )
+
 
 def _start(rule: str, w: torch.Tensor, dw: torch.Tensor, config: dict | None) -> dict:
     if config is None:
         config = {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"{rule}: config must be a dict or None, got {type(config).__name__}")
+    check_config(rule, config)
     if not isinstance(w, torch.Tensor) or not isinstance(dw, torch.Tensor):
         raise ConfigError(f"{rule}: w and dw must be tensors")
     if dw.shape != w.shape:

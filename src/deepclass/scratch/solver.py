@@ -30,10 +30,11 @@ from typing import Any
 
 import torch
 
+from deepclass.checks import check_number, check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.files import atomic_torch_save
 from deepclass.metrics import accuracy
-from deepclass.scratch.optim import get_update_rule
+from deepclass.scratch.optim import UPDATE_RULES, check_config, get_update_rule
 
 REQUIRED_KEYS = ("X_train", "y_train", "X_val", "y_val")
 
@@ -54,8 +55,8 @@ def _check_data(data: Any, model: Any) -> None:
                 f"y_{split} must have shape (N,) with N = X_{split}.shape[0] = {X.shape[0]}, "
                 f"got {tuple(y.shape)}"
             )
-        if y.dtype != torch.int64:
-            raise ConfigError(f"y_{split} must be int64 labels, got {y.dtype}")
+        if y.dtype not in (torch.int64, torch.int32):  # what the layers' losses take
+            raise ConfigError(f"y_{split} must be int64 or int32 labels, got {y.dtype}")
         if y.numel() == 0:
             raise ConfigError(f"X_{split} is empty")
         lo, hi = int(y.min()), int(y.max())
@@ -108,20 +109,19 @@ class Solver:
             raise ConfigError(f"Solver: unrecognized arguments {', '.join(sorted(kwargs))}")
 
         self.update_rule = get_update_rule(self.update_rule)
-        for name in ("batch_size", "print_every", "print_acc_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"Solver: {name} must be a positive int, got {v!r}")
-        if (
-            isinstance(self.num_epochs, bool)
-            or not isinstance(self.num_epochs, int)
-            or self.num_epochs < 1
-        ):
-            raise ConfigError(f"Solver: num_epochs must be a positive int, got {self.num_epochs!r}")
-        if not isinstance(self.lr_decay, (int, float)) or not self.lr_decay > 0:
-            raise ConfigError(f"Solver: lr_decay must be > 0, got {self.lr_decay!r}")
+        for name in ("batch_size", "num_epochs", "print_every", "print_acc_every"):
+            setattr(self, name, check_positive_int(getattr(self, name), name, "Solver"))
+        self.lr_decay = check_number(
+            self.lr_decay, "lr_decay", low=0, low_open=True, model="Solver"
+        )
         if not isinstance(self.optim_config, dict):
             raise ConfigError(f"Solver: optim_config must be a dict, got {self.optim_config!r}")
+        rule_name = getattr(self.update_rule, "__name__", "")
+        if UPDATE_RULES.get(rule_name) is self.update_rule:  # a rule of ours: its keys are known
+            try:
+                check_config(rule_name, self.optim_config)
+            except ConfigError as e:
+                raise ConfigError(f"Solver: optim_config: {e}") from None
         self._reset()
 
     def _reset(self) -> None:
