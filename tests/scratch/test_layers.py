@@ -409,6 +409,41 @@ def test_shape_mismatches_name_the_shapes():
         L.Linear.forward(randn(2, 3), torch.randn(3, 4), torch.randn(4))
 
 
+def test_a_wrong_dout_shape_is_named_by_every_backward():
+    x4, w4, b4, cp = randn(2, 3, 8, 8), randn(4, 3, 3, 3), randn(4), {"stride": 1, "pad": 1}
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    layers = [
+        ("Linear", L.Linear, (randn(3, 2, 4), randn(8, 5), randn(5)), (3, 5)),
+        ("ReLU", L.ReLU, (randn(3, 5),), (3, 5)),
+        ("Dropout", L.Dropout, (randn(3, 5), {"mode": "train", "p": 0.5}), (3, 5)),
+        ("BatchNorm", L.BatchNorm, (randn(3, 5), randn(5), randn(5), {"mode": "train"}), (3, 5)),
+        ("BatchNorm", L.SpatialBatchNorm, (x4, randn(3), randn(3), {"mode": "train"}), x4.shape),
+        ("Conv", L.Conv, (x4, w4, b4, cp), (2, 4, 8, 8)),
+        ("FastConv", FL.FastConv, (x4, w4, b4, cp), (2, 4, 8, 8)),
+        ("MaxPool", L.MaxPool, (x4, pp), (2, 3, 4, 4)),
+        ("FastMaxPool", FL.FastMaxPool, (x4, pp), (2, 3, 4, 4)),
+    ]
+    for name, layer, args, shape in layers:
+        out, cache = layer.forward(*args)
+        assert tuple(out.shape) == tuple(shape), name
+        backward = layer.backward_alt if layer is L.BatchNorm else layer.backward
+        for bad in (randn(*shape[:-1], shape[-1] + 1), randn(shape[0] + 1, *shape[1:])):
+            with pytest.raises(
+                ConfigError, match=rf"{name}.backward: dout must have the shape of the forward"
+            ):
+                backward(bad, cache)
+        if layer is L.BatchNorm:
+            with pytest.raises(ConfigError, match=r"BatchNorm\.backward: dout must have"):
+                layer.backward(randn(3, 6), cache)
+
+
+def test_linear_cache_is_the_courses_x_w_b():
+    x, w, b = randn(3, 2, 4), randn(8, 5), randn(5)
+    _, cache = L.Linear.forward(x, w, b)
+    cx, cw, cb = cache  # seed 002: ``x, w, b = cache``
+    assert cx is x and cw is w and cb is b and len(cache) == 3
+
+
 def test_windows_that_do_not_tile_the_input():
     with pytest.raises(ConfigError, match="does not tile the input height 8"):
         FL.FastConv.forward(randn(1, 1, 8, 8), randn(1, 1, 3, 3), randn(1), {"stride": 2, "pad": 0})

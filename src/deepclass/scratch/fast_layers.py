@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 
 from deepclass.errors import ConfigError
-from deepclass.scratch.layers import _conv_params, _pool_params
+from deepclass.scratch.layers import _check_dout, _conv_params, _pool_params
 
 # FastConv works on one slice of the batch at a time, so that the im2col columns
 # (HH*WW times the input) stay in cache between being written and multiplied,
@@ -295,7 +295,11 @@ class FastConv:
         filter offset adds its slab into a strided view of the padded gradient).
         """
         xp, w, x_shape, stride, pad = cache
-        N, F, Ho, Wo = dout.shape
+        F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+        Ho = 1 + (x_shape[2] + 2 * pad - HH) // stride
+        Wo = 1 + (x_shape[3] + 2 * pad - WW) // stride
+        _check_dout("FastConv", dout, (x_shape[0], F, Ho, Wo), "(N, F, H', W') = ")
+        N = dout.shape[0]
         C, HH, WW = w.shape[1], w.shape[2], w.shape[3]
         lay = _Layout(C, HH, WW, stride, Ho, Wo)
         db = dout.sum(dim=(0, 2, 3))
@@ -375,6 +379,7 @@ class FastMaxPool:
     def backward(dout: torch.Tensor, cache: FastMaxPoolCache):
         """dout: ``(N, C, H', W')``. Returns ``dx (N, C, H, W)``: dout routed to each argmax."""
         argmax, x_shape, channels_last, (ph, pw, s) = cache
+        _check_dout("FastMaxPool", dout, argmax.shape, "(N, C, H', W') = ")
         Ho, Wo = dout.shape[2], dout.shape[3]
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         dx = torch.empty(x_shape, dtype=dout.dtype, device=dout.device, memory_format=fmt).zero_()

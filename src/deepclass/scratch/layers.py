@@ -45,6 +45,15 @@ def _check_tensor(layer: str, name: str, t: Any, ndim: int | None = None, desc: 
         raise ConfigError(f"{layer}: {name} must have shape {desc}, got shape {_shape(t)}")
 
 
+def _check_dout(layer: str, dout: Any, shape: tuple[int, ...], desc: str = "") -> None:
+    """dout has the shape the forward pass returned (torch's own error is a matmul's)."""
+    if not isinstance(dout, torch.Tensor) or tuple(dout.shape) != tuple(shape):
+        raise ConfigError(
+            f"{layer}.backward: dout must have the shape of the forward output {desc}"
+            f"{tuple(shape)}, got {_shape(dout)}"
+        )
+
+
 def _check_same(layer: str, ref_name: str, ref: torch.Tensor, **others: torch.Tensor) -> None:
     """Every tensor in ``others`` has ``ref``'s dtype and device (torch's own error is obscure)."""
     for name, t in others.items():
@@ -109,8 +118,11 @@ def _zero_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 class LinearCache(NamedTuple):
+    """The course's ``cache = (x, w, b)``: seed-style ``x, w, b = cache`` unpacks it."""
+
     x: torch.Tensor  # the input in its original shape (N, d_1, ..., d_k)
     w: torch.Tensor  # (D, M)
+    b: torch.Tensor  # (M,): not needed by backward (db = dout summed), kept as the course does
 
 
 class Linear:
@@ -120,7 +132,7 @@ class Linear:
     def forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
         """x: ``(N, d_1, ..., d_k)``, reshaped to ``(N, D)``; w: ``(D, M)``; b: ``(M,)``.
 
-        Returns ``out (N, M)`` and ``LinearCache(x, w)``.
+        Returns ``out (N, M)`` and ``LinearCache(x, w, b)``.
         """
         _check_tensor("Linear", "x", x)
         _check_tensor("Linear", "w", w, 2, "(D, M)")
@@ -132,12 +144,13 @@ class Linear:
                 f"w must be (D, M) and b (M,), got w {_shape(w)} and b {_shape(b)}"
             )
         _check_same("Linear", "x", x, w=w, b=b)
-        return torch.addmm(b, x2, w), LinearCache(x, w)
+        return torch.addmm(b, x2, w), LinearCache(x, w, b)
 
     @staticmethod
     def backward(dout: torch.Tensor, cache: LinearCache):
         """dout: ``(N, M)``. Returns ``dx`` (x's shape), ``dw (D, M)``, ``db (M,)``."""
-        x, w = cache
+        x, w, _ = cache
+        _check_dout("Linear", dout, (x.shape[0], w.shape[1]), "(N, M) = ")
         dx = dout.mm(w.t()).reshape(x.shape)
         dw = x.reshape(x.shape[0], -1).t().mm(dout)
         db = dout.sum(dim=0)
@@ -156,6 +169,7 @@ class ReLU:
     @staticmethod
     def backward(dout: torch.Tensor, cache: torch.Tensor):
         """dx = dout where x > 0, else 0 (the subgradient at 0 is 0, as torch's)."""
+        _check_dout("ReLU", dout, cache.shape)
         return dout * (cache > 0)
 
 
@@ -200,6 +214,8 @@ class Dropout:
     @staticmethod
     def backward(dout: torch.Tensor, cache: DropoutCache):
         mode, mask = cache
+        if mask is not None:
+            _check_dout("Dropout", dout, mask.shape)
         return dout if mode == "test" else dout * mask
 
 
@@ -302,6 +318,7 @@ def _batchnorm_forward(layer, x, gamma, beta, bn_param, spatial):
 def _batchnorm_backward_alt(dout: torch.Tensor, cache: BatchNormCache):
     """Closed form: dx = gamma / sigma * (dout - mean(dout) - xhat * mean(dout * xhat))."""
     mode, xhat, inv_std, gamma, axes, x_shape = cache
+    _check_dout("BatchNorm", dout, x_shape)
     d = _bn_dout_rows(dout, cache)
     nd = d.ndim
     dbeta = d.sum(dim=axes)
@@ -340,7 +357,8 @@ class BatchNorm:
         inv_std = (var + eps)^(-1/2); xhat = xc * inv_std; out = gamma * xhat + beta.
         Returns ``dx (N, D)``, ``dgamma (D,)``, ``dbeta (D,)``.
         """
-        mode, xhat, inv_std, gamma, axes, _ = cache
+        mode, xhat, inv_std, gamma, axes, x_shape = cache
+        _check_dout("BatchNorm", dout, x_shape)
         nd = dout.ndim
         dbeta = dout.sum(dim=axes)
         dgamma = (dout * xhat).sum(dim=axes)
@@ -453,6 +471,8 @@ class Conv:
         x, w, stride, pad = cache
         N, C, H, W = x.shape
         F, HH, WW = w.shape[0], w.shape[2], w.shape[3]
+        Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+        _check_dout("Conv", dout, (N, F, Ho, Wo), "(N, F, H', W') = ")
         xp = _zero_pad(x, pad)
         dxp = torch.zeros_like(xp)
         w_rows = w.reshape(F, -1)
@@ -517,6 +537,8 @@ class MaxPool:
         x, pool_param = cache
         ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
         N, C = x.shape[:2]
+        Ho, Wo = 1 + (x.shape[2] - ph) // s, 1 + (x.shape[3] - pw) // s
+        _check_dout("MaxPool", dout, (N, C, Ho, Wo), "(N, C, H', W') = ")
         dx = torch.zeros_like(x)
         for i in range(dout.shape[2]):
             for j in range(dout.shape[3]):
