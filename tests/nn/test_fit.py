@@ -136,18 +136,39 @@ def test_without_valid_loader_and_with_schedulers():
         scheduler=sched, scheduler_interval="step", log_every=0,
     )  # fmt: skip
     assert h["lr"] == [1.0, 0.125]  # three batches per epoch
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.1)
-    fit(
-        model,
-        nn.CrossEntropyLoss(),
-        opt,
-        batches(x, y, 16),
-        batches(x, y, 48),
-        epochs=3,
-        scheduler=plateau,
-        log_every=0,
-    )
+
+
+class RecordingPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """ReduceLROnPlateau that records the metric fit() gives it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics: list[float] = []
+
+    def step(self, metrics, *args, **kwargs):
+        self.metrics.append(float(metrics))
+        return super().step(metrics, *args, **kwargs)
+
+
+@pytest.mark.parametrize("with_valid", [True, False], ids=["valid loss", "train loss"])
+def test_reduce_lr_on_plateau_gets_the_loss_and_drops_the_lr(with_valid):
+    """lr 1e-9: the loss stays flat, so with patience 0 every epoch after the first cuts lr by 10."""
+    x, y = threshold_data(48)
+    torch.manual_seed(0)
+    model = LinearModel((2,), 2)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-9)
+    plateau = RecordingPlateau(opt, patience=0, factor=0.1)
+    h = fit(
+        model, nn.CrossEntropyLoss(), opt, batches(x, y, 16),
+        batches(x[:24], y[:24], 24) if with_valid else None,
+        epochs=4, scheduler=plateau, log_every=0,
+    )  # fmt: skip
+    assert h["lr"] == pytest.approx([1e-9, 1e-10, 1e-11, 1e-12], rel=1e-9)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-13, rel=1e-9)
+    # ReduceLROnPlateau watches the valid loss when there is one, else the train loss
+    assert plateau.metrics == h["valid_loss" if with_valid else "train_loss"]
+    if with_valid:
+        assert h["valid_loss"] != pytest.approx(h["train_loss"], rel=1e-3)  # two different series
 
 
 def test_tensorboard_scalars_and_png_curves(tmp_path):
@@ -235,8 +256,19 @@ def test_fit_accepts_a_dataloader_of_real_images(cifar10):
     loader = DataLoader(ArrayTorchDataset(ds), batch_size=32, shuffle=True, num_workers=0)
     model = build_model("nn", "mlp", input_shape=ds.sample_shape, num_classes=10)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = [p.detach().clone() for p in model.parameters()]
     h = fit(model, nn.CrossEntropyLoss(), opt, loader, loader, epochs=1, progress=True, log_every=0)
-    assert 0 <= h["valid_acc"][0] <= 1 and np.isfinite(h["train_loss"][0])
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+    # the valid metrics are those of the trained model on every image, whatever the batch order
+    x, y = (
+        torch.cat(t) for t in zip(*DataLoader(ArrayTorchDataset(ds), batch_size=128), strict=True)
+    )
+    model.eval()
+    with torch.no_grad():
+        scores = model(x)
+    assert h["valid_acc"][0] == pytest.approx(accuracy(scores, y), abs=1e-12)
+    assert h["valid_loss"][0] == pytest.approx(F.cross_entropy(scores, y).item(), rel=1e-5)
+    assert np.isfinite(h["train_loss"][0])
 
 
 def test_errors():
@@ -267,6 +299,20 @@ def test_errors():
         )
     with pytest.raises(ConfigError, match=r"scores \(N, K\) or \(N,\), got \(16, 3, 1\)"):
         fit(nn.Sequential(model, nn.Unflatten(1, (3, 1))), ce, opt, [(x, y)], log_every=0)
+    # a loss that does not fit the model's output is named with the model
+    one = build_model("nn", "mlp", input_shape=(2,))  # num_classes=1 by default: binary
+    with pytest.raises(
+        ConfigError,
+        match=r"loss_fn CrossEntropyLoss takes class scores \(N, K\) with K >= 2, but the model "
+        r"\(MLP\) has one output \(16, 1\)",
+    ):
+        fit(one, ce, torch.optim.SGD(one.parameters(), lr=0.1), [(x, (y > 0).float())], log_every=0)
+    with pytest.raises(ConfigError, match="loss_fn cross_entropy takes class scores"):
+        evaluate(one, F.cross_entropy, [(x, y > 0)])
+    with pytest.raises(
+        ConfigError, match=r"loss_fn BCEWithLogitsLoss takes one output per example, but the model"
+    ):
+        fit(model, nn.BCEWithLogitsLoss(), opt, [(x, y)], log_every=0)
     wild = LinearModel((2,), 3)
     with pytest.raises(ConfigError, match="training diverged: the training loss became"):
         fit(

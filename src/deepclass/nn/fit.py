@@ -32,8 +32,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from deepclass.checks import check_int, check_positive_int
 from deepclass.errors import ConfigError
 
 History = dict[str, list[float]]
@@ -66,6 +68,44 @@ def _batch(item, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise ConfigError(f"{name} must yield (x, y) tensors")
     return x, y
+
+
+# losses that take class scores (N, K): a one-output (binary) model must not be paired with them
+MULTICLASS_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
+MULTICLASS_FUNCTIONS = (F.cross_entropy, F.nll_loss, F.multi_margin_loss)
+# losses that take one output per example (N,)
+BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
+BINARY_FUNCTIONS = (F.binary_cross_entropy, F.binary_cross_entropy_with_logits)
+
+
+def _loss_name(loss_fn: LossFn) -> str:
+    return getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
+
+
+def check_loss_fits(loss_fn: LossFn, out: torch.Tensor, model: nn.Module | None = None) -> None:
+    """Raise ``ConfigError`` when ``loss_fn`` does not take what the model outputs.
+
+    A one-output model (``(N, 1)`` or ``(N,)``: binary) with a multiclass loss
+    (``nn.CrossEntropyLoss`` ...) would be squeezed and silently trained on nonsense;
+    a K-class model with ``nn.BCELoss`` fails inside torch with a shape error.
+    Losses deepclass does not know (any other callable) are the caller's business.
+    """
+    what = f"the model ({type(model).__name__})" if model is not None else "the model"
+    binary_out = out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)
+    multiclass = isinstance(loss_fn, MULTICLASS_LOSSES) or loss_fn in MULTICLASS_FUNCTIONS
+    binary = isinstance(loss_fn, BINARY_LOSSES) or loss_fn in BINARY_FUNCTIONS
+    if binary_out and multiclass:
+        raise ConfigError(
+            f"loss_fn {_loss_name(loss_fn)} takes class scores (N, K) with K >= 2, but {what} "
+            f"has one output {tuple(out.shape)}: for two classes use nn.BCEWithLogitsLoss "
+            "(logits) or nn.BCELoss (after a sigmoid), or build the model with num_classes=K"
+        )
+    if not binary_out and binary:
+        raise ConfigError(
+            f"loss_fn {_loss_name(loss_fn)} takes one output per example, but {what} scores "
+            f"{out.shape[1]} classes {tuple(out.shape)}: use nn.CrossEntropyLoss, or build the "
+            "model with num_classes=1 for a binary task"
+        )
 
 
 def _check_batch(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor, name: str) -> None:
@@ -140,6 +180,7 @@ def evaluate(
                 out = model(x)
                 if i == 0:
                     _check_batch(out, x, y, "loader")
+                    check_loss_fits(loss_fn, out, model)
                 loss, correct = _loss_and_correct(out, y, loss_fn, threshold)
                 total_loss += loss.detach().double() * x.shape[0]
                 total_correct += correct
@@ -262,10 +303,8 @@ def fit(
     "seconds"}``: one float per epoch run. Random draws happen only in the
     loaders and the model, so a seeded run is reproducible.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs must be a positive int, got {epochs!r}")
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
-        raise ConfigError(f"log_every must be an int >= 0, got {log_every!r}")
+    epochs = check_positive_int(epochs, "epochs")
+    log_every = check_int(log_every, "log_every", 0)
     if scheduler_interval not in ("epoch", "step"):
         raise ConfigError(
             f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
@@ -369,6 +408,7 @@ def _train_epoch(
         out = model(x)
         if check and i == 0:
             _check_batch(out, x, y, "train_loader")
+            check_loss_fits(loss_fn, out, model)
         loss, correct = _loss_and_correct(out, y, loss_fn, threshold)
         loss.backward()
         optimizer.step()
