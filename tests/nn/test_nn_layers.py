@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -84,3 +85,28 @@ def test_bad_sizes_and_inputs():
     with pytest.raises(ConfigError, match=r"x must be \(N, 2\), got shape \(5, 3\)"):
         layer(torch.zeros(5, 3))
     assert "noise_stddev=0.1" in repr(layer)
+
+
+def test_inputs_of_the_wrong_kind_get_a_message_naming_them():
+    layer = NoisyLinear(2, 4)
+    with pytest.raises(ConfigError, match=r"x must be a torch.Tensor, got ndarray"):
+        layer(np.zeros((5, 2), np.float32))
+    for x, got in (
+        (torch.zeros(5, 2, dtype=torch.float64), "float64"),
+        (torch.zeros(5, 2, dtype=torch.int64), "int64"),
+    ):
+        with pytest.raises(
+            ConfigError, match=rf"dtype and device \(torch.float32 on cpu\), got torch.{got}"
+        ):
+            layer(x, training=True)
+    for bad in ("yes", 1, None.__class__):
+        with pytest.raises(ConfigError, match="training must be True, False or None"):
+            layer(torch.zeros(5, 2), training=bad)
+    # a float64 layer takes float64 inputs
+    assert layer.double()(torch.zeros(5, 2, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_numpy_sizes_and_stddev_are_accepted():
+    layer = NoisyLinear(np.int64(2), np.int32(4), np.float32(0.25))
+    assert (layer.input_size, layer.output_size) == (2, 4) and type(layer.input_size) is int
+    assert layer.noise_stddev == 0.25

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from deepclass.checks import check_number, check_positive_int
 from deepclass.errors import ConfigError
 
 
@@ -25,20 +24,10 @@ class NoisyLinear(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, noise_stddev: float = 0.1) -> None:
         super().__init__()
-        for v, n in ((input_size, "input_size"), (output_size, "output_size")):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"NoisyLinear: {n} must be a positive int, got {v!r}")
-        if (
-            isinstance(noise_stddev, bool)
-            or not isinstance(noise_stddev, (int, float))
-            or not math.isfinite(noise_stddev)
-            or noise_stddev < 0
-        ):
-            raise ConfigError(
-                f"NoisyLinear: noise_stddev must be a finite number >= 0, got {noise_stddev!r}"
-            )
+        input_size = check_positive_int(input_size, "input_size", "NoisyLinear")
+        output_size = check_positive_int(output_size, "output_size", "NoisyLinear")
+        self.noise_stddev = check_number(noise_stddev, "noise_stddev", low=0, model="NoisyLinear")
         self.input_size, self.output_size = input_size, output_size
-        self.noise_stddev = float(noise_stddev)
         self.w = nn.Parameter(torch.empty(input_size, output_size))
         nn.init.xavier_uniform_(self.w)
         self.b = nn.Parameter(torch.zeros(output_size))
@@ -50,9 +39,25 @@ class NoisyLinear(nn.Module):
         (``self.training``: ``model.train()`` / ``model.eval()``), an explicit
         bool (the seed's ``forward(x, training)`` argument) wins.
         """
+        if not isinstance(x, torch.Tensor):
+            raise ConfigError(
+                f"NoisyLinear: x must be a torch.Tensor, got {type(x).__name__} "
+                "(torch.as_tensor(x, dtype=torch.float32) converts an array)"
+            )
         if x.ndim != 2 or x.shape[1] != self.input_size:
             raise ConfigError(
                 f"NoisyLinear: x must be (N, {self.input_size}), got shape {tuple(x.shape)}"
+            )
+        if x.dtype != self.w.dtype or x.device != self.w.device:
+            raise ConfigError(
+                f"NoisyLinear: x must have the layer's dtype and device ({self.w.dtype} on "
+                f"{self.w.device}), got {x.dtype} on {x.device}; convert x "
+                f"(x.to({self.w.dtype})) or the layer (layer.to(x.dtype))"
+            )
+        if training is not None and not isinstance(training, bool):
+            raise ConfigError(
+                f"NoisyLinear: training must be True, False or None (follow model.train() / "
+                f"model.eval()), got {training!r}"
             )
         if training is None:
             training = self.training
