@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,11 +18,20 @@ from deepclass.barebones.models import (
     two_layer_fc,
     two_layer_fc_params,
 )
-from deepclass.barebones.train import check_accuracy, train
+from deepclass.barebones.train import (
+    check_accuracy,
+    check_accuracy_part2,
+    set_default_loaders,
+    train,
+    train_part2,
+)
 from deepclass.data import BatchIterator, channel_stats, normalize
 from deepclass.errors import ConfigError
 from deepclass.metrics import accuracy
 from deepclass.seed import seed_everything
+
+# the module (deepclass.barebones.train is the function train on the package)
+train_module = importlib.import_module("deepclass.barebones.train")
 
 
 def toy_batches(n_batches=3, n=8, d=6, c=3, seed=0):
@@ -103,7 +115,7 @@ def test_two_layer_fc_beats_35_percent_on_real_cifar10(cifar10):
 def test_errors():
     params = two_layer_fc_params(6, 5, 3)
     batches = toy_batches(1)
-    with pytest.raises(ConfigError, match="learning_rate must be a positive number"):
+    with pytest.raises(ConfigError, match="learning_rate must be a finite number > 0"):
         train(two_layer_fc, params, -1.0, batches, batches, log=None)
     with pytest.raises(ConfigError, match="epochs must be a positive int"):
         train(two_layer_fc, params, 0.1, batches, batches, epochs=0, log=None)
@@ -130,3 +142,94 @@ def test_loader_with_the_wrong_image_shape_is_named():
     gray = [(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))]
     with pytest.raises(ConfigError, match=r"param conv_w1 .* channels of x \(4, 1, 8, 8\)"):
         train(three_layer_convnet, params, 0.1, gray, gray, log=None)
+
+
+@pytest.fixture
+def no_default_loaders(monkeypatch):
+    monkeypatch.setattr(train_module, "DEFAULT_LOADERS", {"train": None, "val": None, "test": None})
+
+
+def test_seed_signatures_train_part2_and_check_accuracy_part2(no_default_loaders, capsys):
+    """Seed 000's own calls: ``train_part2(model_fn, params, learning_rate)`` reading the
+    notebook's loaders, ``check_accuracy_part2(loader, model_fn, params)``."""
+    assert list(inspect.signature(train_part2).parameters)[:3] == [
+        "model_fn",
+        "params",
+        "learning_rate",
+    ]
+    assert list(inspect.signature(check_accuracy_part2).parameters) == [
+        "loader",
+        "model_fn",
+        "params",
+    ]
+    torch.manual_seed(0)
+    params = two_layer_fc_params(6, 5, 3)
+    with pytest.raises(ConfigError, match="train_part2: no loader_train: pass loader_train"):
+        train_part2(two_layer_fc, params, 1e-2)
+    train_b, val_b, test_b = toy_batches(5), toy_batches(2, seed=1), toy_batches(2, seed=2)
+    set_default_loaders(train_b, val_b, test_b)
+    # the same run as train() with those loaders and the seed's print_every = 100
+    ref = [p.detach().clone().requires_grad_(True) for p in params]
+    history = train_part2(two_layer_fc, params, 1e-2)
+    expected = train(two_layer_fc, ref, 1e-2, train_b, val_b, print_every=100, log=None)
+    assert history == expected
+    assert all(torch.equal(a, b) for a, b in zip(params, ref, strict=True))
+    capsys.readouterr()
+    acc = check_accuracy_part2(test_b, two_layer_fc, params)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Checking accuracy on the test set"  # not "val": it is the test loader
+    assert out[1] == f"Got {round(acc * 16)} / 16 correct ({100 * acc:.2f}%)"
+    check_accuracy_part2(val_b, two_layer_fc, params)
+    assert capsys.readouterr().out.startswith("Checking accuracy on the val set")
+
+
+def test_check_accuracy_reports_the_split_it_was_given(no_default_loaders):
+    params = two_layer_fc_params(6, 5, 3)
+    batches = toy_batches(1)
+
+    class SeedLoader(list):  # torchvision's CIFAR10 says train=True/False; the seed reads it
+        def __init__(self, items, train):
+            super().__init__(items)
+            self.dataset = type("D", (), {"train": train})()
+
+    for loader, kwargs, said in (
+        (batches, {"split": "test"}, "test"),
+        (SeedLoader(batches, train=False), {}, "test"),
+        (SeedLoader(batches, train=True), {}, "val"),
+        (batches, {}, "given"),
+    ):
+        lines: list[str] = []
+        check_accuracy(loader, two_layer_fc, params, log=lines.append, **kwargs)
+        assert lines[0] == f"Checking accuracy on the {said} set"
+
+
+def test_labels_must_be_class_indices_in_range():
+    params = two_layer_fc_params(6, 5, 3)
+    x = toy_batches(1)[0][0]
+    cases = (
+        (torch.full((8,), 1.7), r"labels of dtype torch.float32: labels must be integer"),
+        (torch.full((8,), 3), r"labels in \[3, 3\] but the model scores 3 classes"),
+        (torch.full((8,), -1), r"labels in \[-1, -1\] but the model scores 3 classes"),
+    )
+    for y, msg in cases:
+        with pytest.raises(ConfigError, match=msg):
+            train(two_layer_fc, params, 0.1, [(x, y)], [(x, y.long())], log=None)
+        with pytest.raises(ConfigError, match=msg):
+            check_accuracy([(x, y)], two_layer_fc, params, log=None)
+
+
+def test_numpy_numbers_are_numbers():
+    """The seed computes fan-in with np.prod and keeps hyperparameters as NumPy scalars."""
+    assert random_weight((np.int64(3), 5)).shape == (3, 5)
+    assert random_weight(np.array([4, 3, 2, 2])).shape == (4, 3, 2, 2)
+    torch.manual_seed(0)
+    params = two_layer_fc_params(6, 5, 3, dtype=torch.float64)
+    ref = [p.detach().clone().requires_grad_(True) for p in params]
+    batches = [(x.double(), y) for x, y in toy_batches(2)]
+    train(two_layer_fc, params, np.float32(0.5), batches, batches, epochs=np.int64(2), log=None)
+    train(two_layer_fc, ref, float(np.float32(0.5)), batches, batches, epochs=2, log=None)
+    assert all(torch.equal(a, b) for a, b in zip(params, ref, strict=True))
+    with pytest.raises(ConfigError, match=r"two_layer_fc: x must be a torch.Tensor, got ndarray"):
+        two_layer_fc(np.zeros((64, 6), np.float32), params)
+    with pytest.raises(ConfigError, match=r"three_layer_convnet: x must be a torch.Tensor"):
+        three_layer_convnet(np.zeros((2, 3, 8, 8)), three_layer_convnet_params((3, 8, 8), 2, 2, 3))

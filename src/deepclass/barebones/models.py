@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deepclass.checks import check_input_shape, check_positive_int
+from deepclass.checks import check_input_shape, check_positive_int, is_int
 from deepclass.errors import ConfigError
 from deepclass.registry import register_model
 
@@ -63,6 +63,14 @@ def _expect(model: str, name: str, p: torch.Tensor, shape: tuple, meaning: str) 
         )
 
 
+def _check_x(model: str, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ConfigError(
+            f"{model}: x must be a torch.Tensor, got {type(x).__name__} "
+            "(torch.as_tensor(x, dtype=torch.float32) converts an array)"
+        )
+
+
 def _check_dtype(model: str, x: torch.Tensor, first: torch.Tensor) -> None:
     if x.dtype != first.dtype:
         raise ConfigError(
@@ -82,6 +90,7 @@ def two_layer_fc(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tenso
     Returns scores ``(N, C)``.
     """
     w1, w2 = _unpack(params, TWO_LAYER_FC_PARAMS, "two_layer_fc")
+    _check_x("two_layer_fc", x)
     if x.ndim < 2:
         raise ConfigError(f"two_layer_fc: x must be a batch (N, ...), got shape {tuple(x.shape)}")
     x = flatten(x)
@@ -121,6 +130,7 @@ def three_layer_convnet(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torc
     """
     m = "three_layer_convnet"
     conv_w1, conv_b1, conv_w2, conv_b2, fc_w, fc_b = _unpack(params, THREE_LAYER_CONVNET_PARAMS, m)
+    _check_x(m, x)
     if x.ndim != 4:
         raise ConfigError(f"{m}: x must be images (N, C, H, W), got shape {tuple(x.shape)}")
     _expect(
@@ -162,12 +172,10 @@ def three_layer_convnet(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torc
 
 
 def _check_shape(shape: int | Sequence[int], name: str) -> tuple[int, ...]:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if not shape or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
+    shape = (shape,) if is_int(shape) else tuple(shape)
+    if not shape or not all(is_int(s) and s > 0 for s in shape):
         raise ConfigError(f"{name}: shape must be positive ints, got {shape!r}")
-    return shape
+    return tuple(int(s) for s in shape)
 
 
 def random_weight(
