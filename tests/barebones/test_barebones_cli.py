@@ -27,19 +27,28 @@ def test_barebones_cli_trains_and_writes_the_loss_curve(run_cli, cifar_subset_di
 def test_barebones_cli_errors(run_cli, cifar_subset_dir, tmp_path):
     code, _, err = run_cli("barebones", "--model", "resnet")
     assert code == 2 and "invalid choice: 'resnet'" in err and "three_layer_convnet" in err
-    code, _, err = run_cli(
-        "barebones", "--data-dir", cifar_subset_dir, "--num-train", "0", "--out", tmp_path
-    )
-    assert code == 2 and err.strip() == "deepclass: error: num_train must be a positive int, got 0"
-    code, _, err = run_cli(
-        "barebones",
-        "--data-dir",
-        cifar_subset_dir,
-        "--lr",
-        "-1",
-        "--num-train",
-        "64",
-        "--out",
-        tmp_path,
-    )
-    assert code == 2 and "learning_rate must be a positive number, got -1.0" in err
+    # every flag is checked before any data is loaded: the data dir here is empty
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    for args, message in (
+        (["--num-train", "0"], "--num-train must be a positive int, got 0"),
+        (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
+        (
+            ["--channels", "32", "0", "--model", "three_layer_convnet"],
+            "--channels must be a positive int, got 0",
+        ),
+        (
+            ["--model", "three_layer_convnet", "--hidden-size", "10"],
+            "--hidden-size does not apply to --model three_layer_convnet "
+            "(it applies to --model two_layer_fc)",
+        ),
+        (
+            ["--model", "two_layer_fc", "--channels", "3", "3"],
+            "--channels does not apply to --model two_layer_fc "
+            "(it applies to --model three_layer_convnet)",
+        ),
+    ):
+        code, out, err = run_cli("barebones", *args, "--data-dir", empty, "--out", tmp_path)
+        assert (code, out, err) == (2, "", f"deepclass: error: {message}\n"), args
+    code, _, err = run_cli("barebones", "--data-dir", empty, "--out", tmp_path)
+    assert code == 2 and "cifar10 not found under" in err  # good flags: it gets to the data

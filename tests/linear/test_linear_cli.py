@@ -70,10 +70,14 @@ def test_cli_single_run_marks_diverged_and_subsets(run_cli, cifar_subset_dir, tm
     ("args", "match"),
     [
         (["--loss", "knn"], "invalid choice: 'knn'"),
-        (["--loss", "svm", "--lr", "-1"], r"learning_rates must be finite and > 0, got \[-1.0\]"),
-        (["--loss", "svm", "--reg", "-0.5"], "regularization_strengths must be finite and >= 0"),
-        (["--loss", "svm", "--iters", "0"], "--iters must be >= 1, got 0"),
-        (["--loss", "svm", "--batch-size", "0"], "--batch-size must be >= 1"),
+        (
+            ["--loss", "svm", "--lr", "-1"],
+            r"^deepclass: error: --lr must be finite and > 0, got \[-1.0\]$",
+        ),
+        (["--loss", "svm", "--lr", "0"], r"--lr must be finite and > 0, got \[0.0\]"),
+        (["--loss", "svm", "--reg", "-0.5"], "--reg must be finite and >= 0"),
+        (["--loss", "svm", "--iters", "0"], "--iters must be a positive int, got 0"),
+        (["--loss", "svm", "--batch-size", "0"], "--batch-size must be a positive int"),
         (["--loss", "softmax", "--device", "tpu"], "--device"),
     ],
 )

@@ -38,10 +38,21 @@ def test_xor_cli_one_model_with_options(run_cli, tmp_path):
 def test_xor_cli_errors(run_cli, tmp_path):
     code, _, err = run_cli("xor", "--model", "svm")
     assert code == 2 and "invalid choice: 'svm'" in err and "modulelist" in err
-    code, _, err = run_cli("xor", "--model", "noisy", "--hidden", "0", "--out", tmp_path)
-    assert code == 2 and "hidden_units must be a non-empty sequence of positive ints" in err
-    code, _, err = run_cli("xor", "--epochs", "0", "--out", tmp_path)
-    assert code == 2 and "epochs must be a positive int, got 0" in err
+    # checked before anything runs or prints: no model banner, no files
+    for args, message in (
+        (["--model", "noisy", "--hidden", "0"], "--hidden must be a positive int, got 0"),
+        (["--epochs", "0"], "--epochs must be a positive int, got 0"),
+        (["--model", "mlp", "--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["--log-every", "-1"], "--log-every must be an int >= 0, got -1"),
+        (
+            ["--model", "linear", "--hidden", "64", "64"],
+            "--hidden does not apply to --model linear (it applies to --model mlp / modulelist "
+            "/ noisy / all)",
+        ),
+    ):
+        code, out, err = run_cli("xor", *args, "--out", tmp_path / "x")
+        assert (code, out, err) == (2, "", f"deepclass: error: {message}\n"), args
+        assert not (tmp_path / "x").exists()
 
 
 def test_models_command_lists_the_rungs(run_cli):

@@ -68,6 +68,30 @@ def test_overfit_option(run_cli, cifar_subset_dir, tmp_path):
     assert _metric(stdout, "train acc") == 1.0
 
 
+def test_flags_are_checked_before_the_data_is_loaded(run_cli, tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    for args, message in (
+        (["--model", "conv", "--dropout", "0.5"], "--dropout applies to --model fc, not conv"),
+        (
+            ["--model", "deep_conv", "--hidden", "10"],
+            "--hidden does not apply to --model deep_conv",
+        ),
+        (["--model", "fc", "--filters", "8"], "--filters/--filter-size/--max-pools do not apply"),
+        (["--batch-size", "0"], "--batch-size must be a positive int, got 0"),
+        (["--lr", "-0.1"], "--lr must be a finite number > 0, got -0.1"),
+        (["--model", "fc", "--hidden", "100", "0"], "--hidden must be a positive int, got 0"),
+        (["--model", "fc", "--dropout", "1.0"], "--dropout must be a drop probability in [0, 1)"),
+        (["--model", "two_layer", "--hidden", "0"], "--hidden must be a positive int, got 0"),
+    ):
+        code, out, err = run_cli("scratch", *args, "--data-dir", empty, "--out", tmp_path / "o")
+        assert code == 2 and out == "" and err.count("\n") == 1, (args, out, err)
+        assert err.startswith(f"deepclass: error: {message}"), (args, err)
+        assert not (tmp_path / "o").exists()  # nothing written either
+    code, _, err = run_cli("scratch", "--data-dir", empty, "--out", tmp_path / "o")
+    assert code == 2 and "cifar10 not found under" in err  # good flags: it gets to the data
+
+
 def test_cli_errors(run_cli, cifar_subset_dir, tmp_path):
     code, _, err = run_cli(
         "scratch", "--model", "resnet", "--data-dir", cifar_subset_dir, "--out", tmp_path
@@ -82,7 +106,7 @@ def test_cli_errors(run_cli, cifar_subset_dir, tmp_path):
     code, _, err = run_cli(
         "scratch", "--model", "fc", "--overfit", "0", "--data-dir", cifar_subset_dir
     )
-    assert code == 2 and "--overfit must be a positive number" in err
+    assert code == 2 and "--overfit must be a positive int, got 0" in err
     code, _, err = run_cli("scratch", "--weight-scale", "big")
     assert code == 2 and "expected a number or 'kaiming'" in err
 

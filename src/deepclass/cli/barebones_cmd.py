@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from deepclass.cli.common import add_common, print_metric
+from deepclass.cli.common import add_common, check_flag_values, check_flags_apply, print_metric
 
 ORDER = 40
+# flags of one model only: given with the other, they are an error (not silently ignored)
+MODEL_FLAGS = {"hidden_size": ("two_layer_fc",), "channels": ("three_layer_convnet",)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +60,19 @@ def cmd_barebones(args: argparse.Namespace) -> int:
     from deepclass.barebones.train import run_cifar10
     from deepclass.cli.common import resolve_device
 
+    check_flags_apply(args, args.model, MODEL_FLAGS)
+    check_flag_values(
+        args,
+        positive_ints=(
+            "epochs",
+            "batch_size",
+            "hidden_size",
+            "channels",
+            "num_train",
+            "print_every",
+        ),
+        positive_numbers=("lr",),
+    )
     result = run_cifar10(
         args.model,
         epochs=args.epochs,

@@ -102,3 +102,41 @@ def report_error(e: BaseException) -> int | None:
         print(f"deepclass: error: {msg}", file=sys.stderr)
         return 2
     return None
+
+
+# ---------------------------------------------------------------- flag checks (before any work)
+
+
+def flag_name(dest: str) -> str:
+    """``batch_size`` -> ``--batch-size``."""
+    return "--" + dest.replace("_", "-")
+
+
+def _given(value: object) -> bool:
+    return value is not None and value is not False
+
+
+def check_flags_apply(args: argparse.Namespace, model: str, applies: dict[str, tuple[str, ...]]):
+    """Refuse a flag the user gave that does nothing for ``--model MODEL``.
+
+    applies: flag dest -> the models it applies to. A flag counts as given when its
+    value is not None (or False for a switch), so such flags default to None.
+    Raises ``ConfigError`` naming the flag, the model and where the flag does apply.
+    """
+    from deepclass.errors import ConfigError
+
+    for dest, models in applies.items():
+        if _given(getattr(args, dest)) and model not in models:
+            raise ConfigError(
+                f"{flag_name(dest)} does not apply to --model {model} "
+                f"(it applies to --model {' / '.join(models)})"
+            )
+
+
+def check_flag_values(args: argparse.Namespace, **groups: tuple[str, ...]) -> None:
+    """Range checks of numeric flags, naming the flag (see ``deepclass.checks.check_options``:
+    ``positive_ints=("epochs",)``, ``positive_numbers=("lr",)`` ...). Flags left at None are
+    skipped. Run before any data is loaded or anything printed."""
+    from deepclass.checks import check_options
+
+    check_options(vars(args), name=flag_name, **groups)

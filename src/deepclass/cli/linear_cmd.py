@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deepclass.cli.common import add_common, print_metric
+from deepclass.cli.common import add_common, check_flag_values, print_metric
 
 ORDER = 30
 
@@ -70,20 +70,18 @@ def _grid(args: argparse.Namespace) -> tuple[list[float], list[float]]:
     else:
         lr, reg = BEST_PARAMS[args.loss]
         lrs, regs = [lr], [reg]
-    # validated here, before the data is loaded, so a typo fails at once
+    # validated here, before the data is loaded, so a typo fails at once; a value the user
+    # gave is named by its flag
     return (
-        check_grid(args.lr or lrs, "learning_rates"),
-        check_grid(args.reg or regs, "regularization_strengths"),
+        check_grid(args.lr or lrs, "--lr" if args.lr else "learning_rates", positive=True),
+        check_grid(args.reg or regs, "--reg" if args.reg else "regularization_strengths", False),
     )
 
 
 def _check_args(args: argparse.Namespace) -> None:
     from deepclass.errors import ConfigError
 
-    for name in ("iters", "batch_size", "num_train", "num_test"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    check_flag_values(args, positive_ints=("iters", "batch_size", "num_train", "num_test"))
     if args.num_train is not None and args.num_train < 5:
         raise ConfigError(f"--num-train must be >= 5 (a fifth is validation), got {args.num_train}")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from deepclass.cli.common import add_common, print_metric
+from deepclass.cli.common import add_common, check_flag_values, check_flags_apply, print_metric
 
 ORDER = 45
 MODELS = ("linear", "mlp", "modulelist", "noisy")
+MODEL_FLAGS = {"hidden": ("mlp", "modulelist", "noisy", "all")}  # linear has no hidden layer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--hidden",
         type=int,
         nargs="+",
-        default=[4, 4],
+        default=None,
         metavar="H",
         help="hidden layer widths of mlp, modulelist and noisy (default: 4 4)",
     )
@@ -54,12 +55,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_xor(args: argparse.Namespace) -> int:
-    from deepclass.nn.xor import run_xor
+    from deepclass.nn.xor import DEFAULT_HIDDEN, run_xor
 
+    check_flags_apply(args, args.model, MODEL_FLAGS)
+    check_flag_values(
+        args,
+        positive_ints=("epochs", "hidden", "batch_size"),
+        non_negative_ints=("log_every",),
+        positive_numbers=("lr",),
+    )
     models = list(MODELS) if args.model == "all" else [args.model]
     runs = run_xor(
         models,
-        hidden=tuple(args.hidden),
+        hidden=tuple(args.hidden) if args.hidden is not None else DEFAULT_HIDDEN,
         seed=args.seed,
         lr=args.lr,
         epochs=args.epochs,

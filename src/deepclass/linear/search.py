@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from deepclass.checks import is_real
 from deepclass.errors import ConfigError
 from deepclass.linear.classifiers import LinearClassifier
 from deepclass.linear.train import DivergedError
@@ -149,18 +150,20 @@ class SearchResult:
         return "\n".join(lines)
 
 
-def check_grid(values: Sequence[float], name: str) -> list[float]:
-    """``values`` as a duplicate-free list of floats; learning rates must be > 0, regs >= 0."""
-    if isinstance(values, (int, float)):
+def check_grid(values: Sequence[float], name: str, positive: bool | None = None) -> list[float]:
+    """``values`` as a duplicate-free list of floats, each finite and ``> 0`` (``positive``;
+    None: for ``learning_rates``) or ``>= 0``. ``name`` is what the error calls them (an
+    argument, or the CLI flag they came from)."""
+    if positive is None:
+        positive = name == "learning_rates"
+    if is_real(values):
         values = [values]
     values = [float(v) for v in values]
     if not values:
         raise ConfigError(f"{name} must hold at least one value, got an empty list")
-    bad = [
-        v for v in values if not math.isfinite(v) or v < 0 or (name == "learning_rates" and v == 0)
-    ]
+    bad = [v for v in values if not math.isfinite(v) or v < 0 or (positive and v == 0)]
     if bad:
-        what = "> 0" if name == "learning_rates" else ">= 0"
+        what = "> 0" if positive else ">= 0"
         raise ConfigError(f"{name} must be finite and {what}, got {bad}")
     return list(dict.fromkeys(values))  # drop duplicates, keep order
 

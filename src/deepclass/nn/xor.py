@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from deepclass.checks import check_number, check_positive_int, is_int
 from deepclass.errors import ConfigError
 from deepclass.nn.fit import History, fit
 from deepclass.registry import build_model
@@ -60,6 +61,35 @@ class XorRun:
     def label(self) -> str:
         width = f" {'x'.join(map(str, self.hidden))}" if self.hidden else ""
         return f"{self.name}{width} (lr {self.lr:g})"
+
+
+def train(
+    model: nn.Module,
+    num_epochs: int,
+    train_dl,
+    x_valid: torch.Tensor,
+    y_valid: torch.Tensor,
+    *,
+    loss_fn: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Seed 003's ``train(model, num_epochs, train_dl, x_valid, y_valid)``, run by :func:`fit`.
+
+    The seed reads ``loss_fn`` and ``optimizer`` from notebook globals; here they are
+    keyword arguments defaulting to the seed's ``nn.BCELoss()`` and
+    ``SGD(model.parameters(), lr=0.015)``. Returns the seed's four per-epoch lists:
+    ``loss_hist_train, loss_hist_valid, accuracy_hist_train, accuracy_hist_valid``.
+    """
+    loss_fn = loss_fn if loss_fn is not None else nn.BCELoss()
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=BOOK_LR["mlp"])
+    h = fit(model, loss_fn, optimizer, train_dl, [(x_valid, y_valid)], num_epochs, log_every=0)
+    return h["train_loss"], h["valid_loss"], h["train_acc"], h["valid_acc"]
+
+
+def _check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
+    if is_int(hidden) or isinstance(hidden, str) or not hidden:
+        raise ConfigError(f"hidden must be a non-empty list of positive ints, got {hidden!r}")
+    return tuple(check_positive_int(h, "hidden[i]") for h in hidden)
 
 
 def build_xor_model(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> nn.Module:
@@ -125,11 +155,10 @@ def train_xor(
     """
     if name not in XOR_MODELS:
         raise ConfigError(f"unknown XOR model {name!r}; valid: {', '.join(XOR_MODELS)}")
-    lr = BOOK_LR[name] if lr is None else lr
-    if not lr > 0:
-        raise ConfigError(f"lr must be positive, got {lr!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+    lr = check_number(BOOK_LR[name] if lr is None else lr, "lr", low=0, low_open=True)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, "epochs")
+    hidden = _check_hidden(hidden)
     x_train, y_train, x_valid, y_valid = xor_tensors(splits)
 
     torch.manual_seed(seed)
@@ -191,6 +220,12 @@ def run_xor(
     bad = [m for m in models if m not in XOR_MODELS]
     if bad or not models:
         raise ConfigError(f"unknown XOR model(s) {bad}; valid: {', '.join(XOR_MODELS)}")
+    # every argument is checked before the first model's banner
+    hidden = _check_hidden(hidden)
+    for m in models:
+        check_number(BOOK_LR[m] if lr is None else lr, "lr", low=0, low_open=True)
+    check_positive_int(epochs, "epochs")
+    check_positive_int(batch_size, "batch_size")
     splits = load_dataset("xor", progress=False)
     runs = {}
     for name in models:

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from deepclass.checks import check_options
 from deepclass.errors import ConfigError
 from deepclass.registry import build_model, model_names
 from deepclass.scratch.models import ScratchModel
@@ -64,6 +65,32 @@ class ScratchRunConfig:
     data_dir: str | None = None
     out: str = "runs/scratch"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+CIFAR10_SHAPE = (3, 32, 32)  # what preprocess_cifar10(flatten=False) gives every model
+
+
+def check_config(cfg: ScratchRunConfig) -> dict[str, Any]:
+    """Check every option before any data is loaded; returns the model's constructor arguments.
+
+    Errors name the CLI flag (``--batch-size must be a positive int, got 0``).
+    """
+    if cfg.model not in model_names("scratch"):
+        raise ConfigError(
+            f"unknown model {cfg.model!r}; valid: {', '.join(model_names('scratch'))}"
+        )
+    check_options(
+        asdict(cfg),
+        name=lambda key: "--" + key.replace("_", "-"),
+        positive_ints=("hidden", "filters", "filter_size", "batch_size", "epochs", "overfit",
+                       "num_train", "num_test", "num_val_samples", "print_every"),
+        non_negative_ints=("max_pools",),
+        positive_numbers=("lr", "lr_decay", "time_limit"),
+        non_negative_numbers=("reg",),
+    )  # fmt: skip
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError(f"--dropout must be a drop probability in [0, 1), got {cfg.dropout}")
+    return model_kwargs(cfg, CIFAR10_SHAPE)
 
 
 def _one(name: str, values: list[int] | None, model: str) -> int | None:
@@ -154,23 +181,23 @@ def run_scratch(cfg: ScratchRunConfig) -> dict[str, Any]:
     each split), ``best_val_acc``, ``seconds`` (training wall time),
     ``stop_reason`` and the written ``files``.
     """
+    kwargs = check_config(cfg)
+    device = torch.device(cfg.device)
+    seed_everything(cfg.seed)
+    # Built before the data is loaded and anything is written, so that a bad argument costs
+    # nothing and a previous run's log.txt stays. (Loading the data draws nothing from the
+    # global generator: the initial weights are the same either way.)
+    model = build_model("scratch", cfg.model, **kwargs, device=device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "log.txt", "w") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)):
-        return _run(cfg, out)
+        return _run(cfg, out, model, device)
 
 
-def _run(cfg: ScratchRunConfig, out: Path) -> dict[str, Any]:
+def _run(cfg: ScratchRunConfig, out: Path, model: ScratchModel, device) -> dict[str, Any]:
     from deepclass.data import preprocess_cifar10
     from deepclass.viz import plot_history, plot_image_grid
 
-    if cfg.model not in model_names("scratch"):
-        raise ConfigError(
-            f"unknown model {cfg.model!r}; valid: {', '.join(model_names('scratch'))}"
-        )
-    if cfg.overfit is not None and cfg.overfit < 1:
-        raise ConfigError(f"--overfit must be a positive number of examples, got {cfg.overfit}")
-    seed_everything(cfg.seed)
     data = preprocess_cifar10(
         flatten=False, data_dir=cfg.data_dir, num_train=cfg.num_train, num_test=cfg.num_test
     )
@@ -182,8 +209,6 @@ def _run(cfg: ScratchRunConfig, out: Path) -> dict[str, Any]:
         f"model {cfg.model}; train {len(data['y_train'])}, val {len(data['y_val'])}, "
         f"test {len(data['y_test'])} examples of shape {input_shape}; device {cfg.device}"
     )
-    device = torch.device(cfg.device)
-    model = build_model("scratch", cfg.model, **model_kwargs(cfg, input_shape), device=device)
     n_params = sum(p.numel() for p in model.params.values())
     print(f"{type(model).__name__}({model.config}); {n_params:,} parameters")
 
