@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from deepclass.data import channel_stats
+from deepclass.errors import ConfigError
 from deepclass.lightning import TrainConfig, build_datamodule
 from deepclass.lightning.datamodules import (
     CIFAR10DataModule,
@@ -137,7 +138,22 @@ def test_image_folder(tmp_path):
     dm.setup()
     assert dm.info.classes == ["cats", "dogs"] and dm.info.input_shape == (3, 8, 8)
     assert len(dm.splits.test) == 8 and len(dm.splits.train) + len(dm.splits.val) == 24
-    with pytest.raises(Exception, match="train"):
-        empty = ImageFolderDataModule(tmp_path, train_samples=None, progress=False)
-        empty.limits["train"] = 0
+    empty = ImageFolderDataModule(tmp_path, train_samples=None, progress=False)
+    empty.limits["train"] = 0
+    with pytest.raises(ConfigError, match=r"data set .*: the train split is empty$"):
         empty.setup()
+
+
+def test_seed_003_mnist_data_module_name_and_data_path(data_dir):
+    from deepclass.lightning import MNISTDataModule, MnistDataModule
+
+    assert MnistDataModule is MNISTDataModule
+    dm = MnistDataModule(data_path=data_dir, train_samples=64, val_samples=32, test_samples=32,
+                         progress=False)  # fmt: skip
+    assert dm.data_dir == str(data_dir)
+    dm.setup()
+    assert dm.info.input_shape == (1, 28, 28) and dm.info.num_classes == 10
+    assert len(dm.splits.train) == 64 and len(dm.splits.test) == 32
+    assert MNISTDataModule(str(data_dir)).data_dir == str(data_dir)  # positional, as the seed's
+    with pytest.raises(ConfigError, match="data_path is seed 003's name for data_dir; give one"):
+        MNISTDataModule(data_path=data_dir, data_dir=data_dir)

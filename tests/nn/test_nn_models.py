@@ -277,3 +277,14 @@ def test_modulelist_mlp_learns_real_mnist(mnist):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # the seed's MNIST optimizer
     h = fit(model, nn.CrossEntropyLoss(), opt, train_loader, valid_loader, epochs=3, log_every=0)
     assert h["valid_acc"][-1] > 0.80, h["valid_acc"]
+
+
+def test_seed_003_multilayer_perceptron_takes_image_shape():
+    from deepclass.nn import MultiLayerPerceptron
+
+    seed = MultiLayerPerceptron(image_shape=(1, 28, 28), hidden_units=(31, 26))
+    ours = MultiLayerPerceptron((1, 28, 28), (31, 26))
+    assert [p.shape for p in seed.parameters()] == [p.shape for p in ours.parameters()]
+    assert MultiLayerPerceptron(image_shape=(3, 8, 8))(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="give input_shape or the seed's image_shape, not both"):
+        MultiLayerPerceptron((3, 8, 8), image_shape=(1, 28, 28))

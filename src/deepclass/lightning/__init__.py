@@ -17,6 +17,7 @@ from deepclass.lightning.datamodules import (
     DataInfo,
     ImageFolderDataModule,
     MNISTDataModule,
+    MnistDataModule,
     XORDataModule,
     build_datamodule,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "DataInfo",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "MnistDataModule",
     "TrainConfig",
     "TrainResult",
     "XORDataModule",

@@ -282,10 +282,25 @@ class CIFAR10DataModule(ArrayDataModule):
 
 
 class MNISTDataModule(ArrayDataModule):
-    """MNIST (55,000/5,000 with seed 1, 10,000 test): pixels in [0, 1] as in seed 003."""
+    """MNIST (55,000/5,000 with seed 1, 10,000 test): pixels in [0, 1] as in seed 003.
 
-    def __init__(self, **kwargs) -> None:
+    ``MNISTDataModule(data_path)`` / ``MnistDataModule(data_path=...)``: seed 003's name
+    and argument work too; ``data_path`` is ``data_dir`` (where the data sets are; None:
+    ``$DEEPCLASS_DATA``, else ``./data``).
+    """
+
+    def __init__(self, data_path: str | Path | None = None, **kwargs) -> None:
+        if data_path is not None:
+            if kwargs.get("data_dir") is not None:
+                raise ConfigError(
+                    "MNISTDataModule: data_path is seed 003's name for data_dir; give one "
+                    f"(got data_path={str(data_path)!r} and data_dir={kwargs['data_dir']!r})"
+                )
+            kwargs["data_dir"] = str(data_path)
         super().__init__("mnist", **kwargs)
+
+
+MnistDataModule = MNISTDataModule  # seed 003's name
 
 
 class XORDataModule(ArrayDataModule):

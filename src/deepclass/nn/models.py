@@ -213,8 +213,18 @@ class MultiLayerPerceptron(nn.Module):
         hidden_units: Sequence[int] = (32, 16),
         num_classes: int = 10,
         output: str = "logits",
+        *,
+        image_shape: Sequence[int] | None = None,
     ) -> None:
+        """image_shape: the seed's name for ``input_shape`` (give one of them)."""
         super().__init__()
+        if image_shape is not None:
+            if tuple(input_shape) not in ((1, 28, 28), tuple(image_shape)):
+                raise ConfigError(
+                    "MultiLayerPerceptron: give input_shape or the seed's image_shape, not both "
+                    f"(got {tuple(input_shape)} and {tuple(image_shape)})"
+                )
+            input_shape = image_shape
         shape = check_input_shape(input_shape, "MultiLayerPerceptron")
         units = _hidden_units(hidden_units, "MultiLayerPerceptron")
         check_positive_int(num_classes, "num_classes", "MultiLayerPerceptron")
@@ -284,6 +294,36 @@ class NoisyMLP(nn.Module):
     def forward(self, x: torch.Tensor, training: bool | None = None) -> torch.Tensor:
         """training: passed to the NoisyLinear (None: follow ``self.training``)."""
         return self.rest(self.noisy(self.flatten(x), training))
+
+
+class MyModule(MLP):
+    """Seed 003's ``MyModule()``: 2 -> 4 -> 4 -> 1 with a sigmoid output, in an ``nn.ModuleList``.
+
+    The seed's exact network (for ``nn.BCELoss``); :class:`MLP` is the general form.
+    """
+
+    def __init__(self) -> None:
+        super().__init__((4, 4), (2,), 1, output="sigmoid")
+
+
+class MyNoisyModule(NoisyMLP):
+    """Seed 003's ``MyNoisyModule()``: NoisyLinear(2, 4, 0.07) -> ReLU -> 4 -> ReLU -> 1 -> sigmoid.
+
+    As in the seed, ``forward(x, training=False)`` adds the noise only when called with
+    ``training=True`` (:class:`NoisyMLP` follows ``model.train()`` / ``model.eval()``
+    instead), and ``predict(x)`` takes an array ``(N, 2)`` and returns 0/1 classes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__((4, 4), (2,), 1, noise_stddev=0.07, output="sigmoid")
+
+    def forward(self, x: torch.Tensor, training: bool = False) -> torch.Tensor:
+        return super().forward(x, training)
+
+    def predict(self, x) -> torch.Tensor:
+        """x: ``(N, 2)`` array or tensor -> ``(N,)`` float 0/1 (probability >= 0.5)."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        return (self.forward(x)[:, 0] >= 0.5).float()
 
 
 class LinearModel(nn.Module):
