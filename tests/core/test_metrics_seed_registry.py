@@ -12,7 +12,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from deepclass import registry
 from deepclass.errors import ConfigError
 from deepclass.metrics import accuracy, confusion_matrix, per_class_accuracy
-from deepclass.seed import get_rng_state, seed_everything, set_rng_state
+from deepclass.seed import get_rng_state, make_generator, seed_everything, set_rng_state
 
 
 def test_accuracy_from_scores_predictions_and_probabilities():
@@ -70,3 +70,35 @@ def test_registry_registers_builds_and_lists_valid_names(monkeypatch):
         @registry.register_model("nn", "tiny")
         def other():
             return None
+
+
+def test_make_generator_is_seeded_or_drawn_from_the_global_stream():
+    a, b = make_generator(7), make_generator(7)
+    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
+    assert torch.equal(
+        torch.rand(5, generator=make_generator(7)),
+        torch.rand(5, generator=torch.Generator().manual_seed(7)),
+    )
+    assert not torch.equal(
+        torch.rand(5, generator=make_generator(8)), torch.rand(5, generator=make_generator(7))
+    )
+    # None: a seed drawn from torch's global stream, so seed_everything makes it repeatable
+    seed_everything(3)
+    first = torch.rand(5, generator=make_generator(None))
+    seed_everything(3)
+    assert torch.equal(torch.rand(5, generator=make_generator(None)), first)
+    assert not torch.equal(torch.rand(5, generator=make_generator(None)), first)
+    assert make_generator(1, device="cpu").device == torch.device("cpu")
+
+
+def test_all_models_lists_every_rung_and_every_name():
+    everything = registry.all_models()
+    assert list(everything) == list(registry.RUNG_MODULES)
+    for rung, entries in everything.items():
+        assert [e.name for e in entries] == registry.model_names(rung) and entries, rung
+        for e in entries:
+            assert e.rung == rung and e is registry.get_model(rung, e.name) and e.description
+    names = {rung: {e.name for e in entries} for rung, entries in everything.items()}
+    assert {"two_layer", "fc", "conv", "deep_conv"} <= names["scratch"]
+    assert {"two_layer_fc", "three_layer_convnet"} <= names["barebones"]
+    assert {"mlp", "speednet", "noisy"} <= names["nn"]

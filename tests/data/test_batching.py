@@ -13,6 +13,8 @@ from deepclass.data import (
     Augment,
     BatchIterator,
     random_crop,
+    random_flip,
+    subtract_mean_image,
     to_tensor,
 )
 from deepclass.data.batching import cutout
@@ -181,3 +183,32 @@ def test_iterator_applies_cutout_after_normalisation():
     # zeros only where cut out (the normalised value elsewhere is 200/255 - 0.5)
     assert int((xb == 0).sum()) == 8 * 3 * 4
     assert torch.allclose(xb[xb != 0], torch.tensor(200 / 255 - 0.5))
+
+
+def test_random_flip_mirrors_about_half_the_images_and_nothing_else():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (400, 3, 5, 7), dtype=torch.uint8, generator=g)
+    out = random_flip(x, torch.Generator().manual_seed(1))
+    assert out.dtype == torch.uint8 and out.shape == x.shape
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert (same | mirrored).all()  # every image is itself or its mirror, never a mix
+    assert 160 < int(mirrored.sum()) < 240  # p = 1/2 (400 images: 200 +- 10)
+    again = random_flip(x, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # the generator decides
+    assert torch.equal(random_flip(x.float(), torch.Generator().manual_seed(1)), out.float())
+
+
+def test_subtract_mean_image_uses_the_training_mean_for_every_split():
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(50, 3, 4, 4, generator=g, dtype=torch.float64) + 2.0
+    val, test = torch.rand(10, 3, 4, 4, generator=g, dtype=torch.float64), torch.zeros(2, 3, 4, 4)
+    tr, va, te = subtract_mean_image(train, val, test)
+    mean = train.numpy().mean(axis=0)  # numpy: the independent reference
+    assert (
+        np.allclose(tr.numpy(), train.numpy() - mean) and abs(float(tr.mean(0).abs().max())) < 1e-12
+    )
+    assert np.allclose(va.numpy(), val.numpy() - mean)  # not val's own mean
+    assert np.allclose(te.numpy(), -mean[None].repeat(2, 0))
+    (only,) = subtract_mean_image(train)
+    assert torch.equal(only, tr) and train.min() >= 2.0  # the input is not modified

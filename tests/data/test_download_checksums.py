@@ -53,14 +53,21 @@ def test_official_resources_carry_published_checksums():
     assert all(r.digests for r in dl.RESOURCES["mnist"])
 
 
-def test_shared_files_verify(data_dir):
+def test_shared_files_verify(data_dir, tmp_path):
     assert "sha256 ok" in verify_file(data_dir / "cifar10-jpeg.tar.gz")
     # The re-compressed IDX: its payload matches the official decompressed md5.
     assert (
         file_digest(data_dir / "mnist-idx" / "t10k-images-idx3-ubyte.gz", "md5", decompress=True)
         == "2646ac647ad5339dbf082846283269ea"
     )
-    assert verify_file(data_dir / "mnist-idx" / "t10k-images-idx3-ubyte.gz") is not None
+    # three digests are known for this name; the shared copy is the re-compressed one
+    assert (
+        verify_file(data_dir / "mnist-idx" / "t10k-images-idx3-ubyte.gz")
+        == "sha256 ok (offline re-compressed copy)"
+    )
+    # a file whose name has no known digest is not verified (None), not passed
+    (tmp_path / "notes.txt").write_text("x")
+    assert verify_file(tmp_path / "notes.txt") is None
 
 
 def test_corrupted_known_file_fails_verification(tmp_path):

@@ -219,3 +219,25 @@ def test_val_tta_off_validates_one_view_and_still_tests_with_tta():
     assert losses[False][0] == pytest.approx(float(loss(plain, y)), abs=1e-5)
     assert losses[True][0] == pytest.approx(float(loss(tta, y)), abs=1e-5)
     assert losses[False][1] == losses[True][1] == pytest.approx(float(loss(tta, y)), abs=1e-5)
+
+
+def test_predict_step_gives_the_eval_probabilities():
+    """predict_step: class probabilities (N, K) of the eval logits, for (x, y) or x batches;
+    with test-time augmentation they are the average over views."""
+    torch.manual_seed(2)
+    x = torch.randn(6, 3, 4, 4)
+    m = ClassifierModule(small_net(), num_classes=3).eval()
+    with torch.no_grad():
+        ref = torch.softmax(m(x), dim=1)
+        for batch in ((x, torch.zeros(6, dtype=torch.long)), [x], x):
+            p = m.predict_step(batch, 0)
+            assert p.shape == (6, 3) and torch.allclose(p, ref, atol=1e-6)
+        tta = ClassifierModule(small_net(), num_classes=3, tta_flip=True).eval()
+        flipped = (tta(x) + tta(x.flip(-1))) / 2
+        assert torch.allclose(tta.predict_step(x, 0), torch.softmax(flipped, 1), atol=1e-6)
+        binary = ClassifierModule(nn.Linear(2, 1), num_classes=2, binary=True).eval()
+        z = torch.randn(5, 2)
+        p = binary.predict_step((z, None), 0)
+        assert torch.allclose(p[:, 1], torch.sigmoid(binary(z)[:, 0])) and torch.allclose(
+            p.sum(1), torch.ones(5)
+        )

@@ -1,36 +1,67 @@
-"""Seed 004: nn versus nn.functional, the worked convolution example."""
+"""Seed 004 (nn versus nn.functional): the worked convolution example through deepclass's code.
+
+The seed's example, a 3x3 filter over a 1x1x3x3 input of ones, is run through deepclass's
+hand-derived convolutions (rung 2's naive ``Conv`` and ``FastConv``): their forward and their
+own backward must give what autograd gives for ``F.conv2d`` (weights passed in) and for an
+``nn.Conv2d`` module (weights it owns). The functional and module forms of deepclass's
+networks (rung 3's functions, rung 4's modules) are compared in ``test_nn_models.py``.
+"""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepclass.scratch.fast_layers import FastConv
+from deepclass.scratch.layers import Conv
 
-def test_functional_conv2d_with_an_all_ones_filter():
-    x = torch.ones(1, 1, 3, 3, requires_grad=True)
-    weight = torch.ones(1, 1, 3, 3)  # nn.functional needs the weight passed in
-    out = F.conv2d(x, weight)
+LAYERS = [Conv, FastConv]
+NO_PAD = {"stride": 1, "pad": 0}
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=["Conv", "FastConv"])
+def test_the_functional_example_all_ones(layer):
+    """F.conv2d(ones, ones): 9 products of 1 * 1; d(out)/dx is the filter, d(out)/dw the input."""
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)
+    out, cache = layer.forward(x, w, torch.zeros(1), NO_PAD)
     assert out.shape == (1, 1, 1, 1) and out.item() == 9.0
-    assert out.grad_fn is not None
-    out.backward()
-    assert torch.equal(x.grad, torch.ones(1, 1, 3, 3))
+    dx, dw, db = layer.backward(torch.ones_like(out), cache)
+    x_ref = x.clone().requires_grad_(True)
+    ref = F.conv2d(x_ref, w)
+    ref.backward()
+    assert out.item() == ref.item()
+    assert torch.equal(dx, x_ref.grad) and torch.equal(dx, w)
+    assert torch.equal(dw, x) and db.item() == 1.0
 
 
-def test_module_conv2d_owns_its_weight_and_bias():
+@pytest.mark.parametrize("layer", LAYERS, ids=["Conv", "FastConv"])
+def test_the_module_example_with_nn_conv2ds_own_weight(layer):
+    """nn.Conv2d(1, 1, 3) makes its own weight and bias: out = weight.sum() + bias, and
+    d(out)/dx equals the weight, for the module and for deepclass given that weight."""
     torch.manual_seed(0)
-    conv = nn.Conv2d(1, 1, 3)
-    assert {n for n, _ in conv.named_parameters()} == {"weight", "bias"}
-    x = torch.ones(1, 1, 3, 3, requires_grad=True)
-    out = conv(x)
-    assert x.grad is None  # nothing until backward
-    assert torch.allclose(out.view(()), conv.weight.sum() + conv.bias[0])
-    out.backward()
-    assert torch.equal(x.grad, conv.weight.detach())  # d(out)/dx is the filter itself
+    conv = nn.Conv2d(1, 1, 3).double()
+    x = torch.ones(1, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    ref = conv(x)
+    ref.backward()
+    w, b = conv.weight.detach(), conv.bias.detach()
+    out, cache = layer.forward(x.detach(), w, b, NO_PAD)
+    assert out.item() == pytest.approx(ref.item(), abs=1e-12)
+    assert out.item() == pytest.approx((w.sum() + b).item(), abs=1e-12)
+    dx, dw, db = layer.backward(torch.ones_like(out), cache)
+    assert torch.allclose(dx, x.grad, atol=1e-12) and torch.allclose(dx, w, atol=1e-12)
+    assert torch.allclose(dw, conv.weight.grad, atol=1e-12)
+    assert torch.allclose(db, conv.bias.grad, atol=1e-12)
 
 
-def test_module_and_functional_agree_given_the_same_weight():
+@pytest.mark.parametrize("layer", LAYERS, ids=["Conv", "FastConv"])
+def test_module_and_functional_agree_with_deepclass_on_a_real_shape(layer):
+    """Padding 1, several channels: nn.Conv2d, F.conv2d with its weight, and deepclass's layer."""
     torch.manual_seed(1)
-    conv = nn.Conv2d(2, 3, 3, padding=1)
-    x = torch.randn(4, 2, 5, 5)
-    assert torch.allclose(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
+    conv = nn.Conv2d(2, 3, 3, padding=1).double()
+    x = torch.randn(4, 2, 5, 5, dtype=torch.float64)
+    w, b = conv.weight.detach(), conv.bias.detach()
+    out, _ = layer.forward(x, w, b, {"stride": 1, "pad": 1})
+    assert torch.allclose(conv(x), F.conv2d(x, w, b, padding=1))
+    assert torch.allclose(out, conv(x).detach(), atol=1e-12)

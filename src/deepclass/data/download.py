@@ -8,6 +8,7 @@ file under the final name.
 
 from __future__ import annotations
 
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -58,6 +59,45 @@ RESOURCES: dict[str, tuple[Resource, ...]] = {
 }
 
 
+class _TransferError(Exception):
+    """The body ended before its Content-Length (a dropped connection, a killed server)."""
+
+
+ATTEMPTS = 3  # tries per URL; after an interruption the next one resumes where it stopped
+
+
+def _fetch(url: str, part: Path, *, timeout: float, progress: bool, desc: str) -> None:
+    """Append ``url``'s body to ``part``, resuming from ``part``'s size with a Range request.
+
+    A server that ignores the range (status 200, not 206) sends the whole file again: it is
+    written from the start. Raises :class:`_TransferError` when fewer bytes arrive than the
+    response announced.
+    """
+    have = part.stat().st_size
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        if have and getattr(resp, "status", None) != 206:
+            have = 0  # the range was not honoured: restart
+        length = resp.headers.get("Content-Length")
+        expected = have + int(length) if length else None
+        with (
+            open(part, "ab" if have else "wb") as out,
+            tqdm(
+                total=expected, initial=have, unit="B", unit_scale=True, desc=desc,
+                disable=not progress, leave=False,
+            ) as bar,
+        ):  # fmt: skip
+            try:
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
+                raise _TransferError(f"connection lost after {out.tell()} bytes ({e})") from e
+    got = part.stat().st_size
+    if expected is not None and got < expected:
+        raise _TransferError(f"got {got} of {expected} bytes")
+
+
 def download_file(
     urls: Sequence[str],
     dest: str | os.PathLike,
@@ -68,8 +108,12 @@ def download_file(
 ) -> Path:
     """Fetch the first URL that works into ``dest``, verify it, and return ``dest``.
 
-    Raises ``ChecksumError`` if the file arrives but does not match
-    ``digests``; ``MissingDataError`` if no URL could be fetched.
+    The bytes go to a temporary ``.NAME.*.part`` beside ``dest``, renamed over ``dest``
+    only once complete and verified. An interrupted transfer is retried (``ATTEMPTS``
+    times per URL), resuming from the bytes already received where the server allows
+    ranges and restarting otherwise; a body shorter than announced is never accepted.
+    Raises ``ChecksumError`` if the file arrives but does not match ``digests`` (nothing
+    is kept); ``MissingDataError`` if no URL could be fetched (nothing is left behind).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -77,32 +121,30 @@ def download_file(
     bad_checksum = False
     for url in urls:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        part = Path(tmp)  # empty: the first try starts from 0, a retry resumes from its size
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                total = int(resp.headers.get("Content-Length") or 0) or None
-                with tqdm(
-                    total=total,
-                    unit="B",
-                    unit_scale=True,
-                    desc=f"download {dest.name}",
-                    disable=not progress,
-                    leave=False,
-                ) as bar:
-                    for chunk in iter(lambda: resp.read(1 << 16), b""):
-                        out.write(chunk)
-                        bar.update(len(chunk))
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    _fetch(
+                        url, part, timeout=timeout, progress=progress, desc=f"download {dest.name}"
+                    )
+                    break
+                except _TransferError as e:
+                    if attempt == ATTEMPTS:
+                        raise OSError(f"download interrupted {ATTEMPTS} times, last: {e}") from e
             if digests:
-                verify_file(tmp, digests)
-            os.replace(tmp, dest)
+                verify_file(part, digests)
+            os.replace(part, dest)
             return dest
         except ChecksumError as e:
             bad_checksum = True
             errors.append(f"{url}: {e}")
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             errors.append(f"{url}: {e}")
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            if part.exists():
+                part.unlink()
     cls = ChecksumError if bad_checksum else MissingDataError
     raise cls(f"could not download {dest.name}: " + "; ".join(errors))
 
@@ -110,7 +152,12 @@ def download_file(
 def download_dataset(
     name: str, data_dir: str | os.PathLike, *, progress: bool = True
 ) -> list[Path]:
-    """Download the official files of ``name`` ("cifar10" or "mnist") into ``data_dir``."""
+    """Download the official files of ``name`` ("cifar10" or "mnist") into ``data_dir``.
+
+    Each file of ``RESOURCES[name]`` not yet in ``data_dir`` is fetched from its mirrors
+    in order and verified against its published digests (:func:`download_file`); files
+    already there are kept as they are. Returns the paths of all of them.
+    """
     data_dir = Path(data_dir)
     out = []
     for res in RESOURCES[name]:
