@@ -6,21 +6,29 @@ import re
 
 import pytest
 
+# small nets and a few epochs over the folder's 1,000 training images: seed 0 reaches 26% /
+# 25% test (seeds 1-2: 25-27% / 21-25%); a model that learns nothing scores 10% +- 1.3% on
+# the 500 test images, so 20% is out of its reach
+SMALL = {
+    "two_layer_fc": ["--hidden-size", "200", "--epochs", "4", "--batch-size", "32"],
+    "three_layer_convnet": ["--channels", "8", "8", "--epochs", "3", "--batch-size", "32"],
+}
 
-@pytest.mark.parametrize("model", ["two_layer_fc", "three_layer_convnet"])
+
+@pytest.mark.parametrize("model", list(SMALL))
 def test_barebones_cli_trains_and_writes_the_loss_curve(run_cli, cifar_subset_dir, tmp_path, model):
     out = tmp_path / model
     code, stdout, stderr = run_cli(
-        "barebones", "--model", model, "--data-dir", cifar_subset_dir,
-        "--num-train", "640", "--print-every", "5", "--out", out,
+        "barebones", "--model", model, *SMALL[model], "--data-dir", cifar_subset_dir,
+        "--print-every", "40", "--out", out,
     )  # fmt: skip
     assert code == 0, stderr
-    assert "Iteration 0, loss = " in stdout and "Iteration 5, loss = " in stdout
+    assert "Iteration 0, loss = " in stdout and "Iteration 40, loss = " in stdout
     assert "Checking accuracy on the test set" in stdout
     lines = stdout.strip().splitlines()
     assert re.fullmatch(r"val acc: \d\.\d{4}", lines[-2])
     assert re.fullmatch(r"test acc: \d\.\d{4}", lines[-1])
-    assert float(lines[-1].split(": ")[1]) > 0.12  # better than chance (0.10) on 500 test images
+    assert float(lines[-1].split(": ")[1]) > 0.20, lines[-1]
     assert (out / "loss.png").stat().st_size > 10_000
 
 

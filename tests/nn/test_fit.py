@@ -15,7 +15,7 @@ from deepclass.data import ArrayTorchDataset, BatchIterator, channel_stats, norm
 from deepclass.errors import ConfigError
 from deepclass.metrics import accuracy
 from deepclass.nn.fit import LiveCurves, evaluate, fit, has_display
-from deepclass.nn.models import LinearModel
+from deepclass.nn.models import MLP, LinearModel
 from deepclass.registry import build_model
 
 KEYS = {"train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds"}
@@ -152,19 +152,20 @@ class RecordingPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
 
 @pytest.mark.parametrize("with_valid", [True, False], ids=["valid loss", "train loss"])
 def test_reduce_lr_on_plateau_gets_the_loss_and_drops_the_lr(with_valid):
-    """lr 1e-9: the loss stays flat, so with patience 0 every epoch after the first cuts lr by 10."""
+    """The optimizer holds a parameter the model does not use: the loss stays flat, so with
+    patience 0 every epoch after the first (which sets the best loss) cuts the lr by 10."""
     x, y = threshold_data(48)
     torch.manual_seed(0)
     model = LinearModel((2,), 2)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-9)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     plateau = RecordingPlateau(opt, patience=0, factor=0.1)
     h = fit(
         model, nn.CrossEntropyLoss(), opt, batches(x, y, 16),
         batches(x[:24], y[:24], 24) if with_valid else None,
         epochs=4, scheduler=plateau, log_every=0,
     )  # fmt: skip
-    assert h["lr"] == pytest.approx([1e-9, 1e-10, 1e-11, 1e-12], rel=1e-9)
-    assert opt.param_groups[0]["lr"] == pytest.approx(1e-13, rel=1e-9)
+    assert h["lr"] == pytest.approx([1.0, 1.0, 0.1, 0.01], rel=1e-9)  # lr at each epoch's start
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3, rel=1e-9)
     # ReduceLROnPlateau watches the valid loss when there is one, else the train loss
     assert plateau.metrics == h["valid_loss" if with_valid else "train_loss"]
     if with_valid:
@@ -300,7 +301,7 @@ def test_errors():
     with pytest.raises(ConfigError, match=r"scores \(N, K\) or \(N,\), got \(16, 3, 1\)"):
         fit(nn.Sequential(model, nn.Unflatten(1, (3, 1))), ce, opt, [(x, y)], log_every=0)
     # a loss that does not fit the model's output is named with the model
-    one = build_model("nn", "mlp", input_shape=(2,))  # num_classes=1 by default: binary
+    one = MLP()  # seed 003's set-up: num_classes=1 by default, a binary model
     with pytest.raises(
         ConfigError,
         match=r"loss_fn CrossEntropyLoss takes class scores \(N, K\) with K >= 2, but the model "

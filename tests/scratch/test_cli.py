@@ -43,15 +43,15 @@ def test_fc_end_to_end(run_cli, cifar_subset_dir, tmp_path):
 def test_deep_conv_end_to_end(run_cli, cifar_subset_dir, tmp_path):
     out = tmp_path / "dc"
     args = "--model deep_conv --filters 8 16 --max-pools 0 1 --batchnorm --update-rule adam"
-    args += (
-        " --lr 2e-3 --epochs 1 --num-train 1000 --num-test 200 --num-val-samples 50 --device cpu"
-    )
+    args += " --lr 2e-3 --epochs 3 --batch-size 50 --num-train 1000 --num-test 200"
+    args += " --num-val-samples 50 --device cpu"
     code, stdout, stderr = run_cli(
         "scratch", *args.split(), "--data-dir", cifar_subset_dir, "--out", out
     )
     assert code == 0, stderr
     assert "train 800, val 200, test 200" in stdout
-    assert _metric(stdout, "val acc") > 0.15  # on all 200
+    # seed 0: 30% val, 32% test; a model that learns nothing: 10% +- 2.1% on 200 images
+    assert _metric(stdout, "val acc") > 0.22 and _metric(stdout, "test acc") > 0.22
     history = json.loads((out / "history.json").read_text())
     assert all(round(a * 50) == a * 50 for a in history["val_acc_history"])  # checks on 50
     assert all((out / p).exists() for p in PNGS)

@@ -215,7 +215,9 @@ def test_kaiming_initializer():
 def test_constructor_errors():
     with pytest.raises(ConfigError, match="hidden_dims must be a non-empty list"):
         FullyConnectedNet([])
-    with pytest.raises(ConfigError, match=r"dropout \(drop probability\) must be in \[0, 1\)"):
+    with pytest.raises(
+        ConfigError, match=r"dropout \(drop probability\) must be a finite number in \[0, 1\)"
+    ):
         FullyConnectedNet([10], dropout=1.5)
     with pytest.raises(ConfigError, match="normalization must be None or 'batchnorm'"):
         FullyConnectedNet([10], normalization="layernorm")
