@@ -295,12 +295,12 @@ class FolderPlan:
         """``PATH: 30 images in 2 classes, resized to 48x64 (most common size 1500x2000)``."""
         h, w = self.image_size
         ch, cw = self.common_size
-        how = "resized to" if (h, w) != (ch, cw) else "kept at"
+        how = "kept at" if (h, w) == (ch, cw) else "resized to"
+        by = "" if self.chosen else " by --image-size"
         split = "" if "all" in self.index.splits else f" ({', '.join(self.index.splits)})"
         return (
             f"{self.index.source}: {self.num_images:,} images in {len(self.index.classes)} "
-            f"classes{split}, {how} {h}x{w} (most common size {ch}x{cw}"
-            f"{'' if self.chosen or (h, w) == (ch, cw) else ', --image-size'})"
+            f"classes{split}, {how} {h}x{w}{by} (most common size {ch}x{cw})"
         )
 
 

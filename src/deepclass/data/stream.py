@@ -466,6 +466,8 @@ class StreamBatches:
         self.augment, self.transform, self.dtype = augment, transform, dtype
         self.workers = workers
 
+    batch_sampler = None  # Lightning inspects a loader's samplers; this one is its own
+
     @property
     def sampler(self) -> StreamBatches:
         return self
