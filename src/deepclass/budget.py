@@ -8,17 +8,18 @@
   optimizer state, and the activations of a training and an evaluation
   batch, from one forward pass on the meta device (shapes only: no memory is
   allocated and nothing is computed, so a model too big for the machine can
-  still be measured).
+  still be measured) that records every tensor each operation allocates.
 - ``RunEstimate``: the parts of a run's peak memory, compared with what is
   available less ``HEADROOM``.
 
-The estimates are upper-leaning, not exact: activations count every module's
-output twice (kept for backward, and its gradient), which overstates a
-network whose in-place ReLUs share storage.
+The estimates are upper-leaning, not exact: training activations count every
+allocated tensor twice (kept for backward, and its gradient), which overstates
+a network whose backward frees as it goes.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from deepclass.errors import ConfigError
 
@@ -124,6 +126,25 @@ class ModelMemory:
 
 
 OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2}  # tensors of state per parameter
+# Peak resident memory over the tensors counted: allocator fragmentation and the convolution
+# library's workspaces (calibrated on benchmarks/photo_folders.md's streaming runs)
+ALLOCATOR_SLACK = 1.5
+
+
+class _OutputSizes(TorchDispatchMode):
+    """Records the element count of every tensor an operation allocates (views excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not any(r.alias_info is not None for r in func._schema.returns):
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    self.sizes.append(t.numel())
+        return out
 
 
 def model_memory(
@@ -137,38 +158,33 @@ def model_memory(
 ) -> ModelMemory:
     """Memory of training ``build()`` on inputs ``(batch, *input_shape)``, from shapes alone.
 
-    The model is built and run on the meta device: every module's output
-    shape is recorded by a forward hook for a batch of one, then scaled.
+    The model is built and run on the meta device for a batch of one; a
+    dispatch mode records every tensor an operation allocates (functional
+    ``torch.relu`` included, views not). Training keeps them all for
+    backward and makes a gradient of each (x2); evaluation holds one
+    operation's input and output at a time (the largest consecutive pair).
+    Both are scaled by the batch and by ``ALLOCATOR_SLACK``.
     """
     with torch.device("meta"):
         net = build()
     n_params = sum(p.numel() for p in net.parameters())
     state = n_params * dtype_bytes * (2 + OPTIMIZER_STATES.get(optimizer, 2))
-    sizes: list[int] = []
-
-    def hook(_m, _inp, out) -> None:
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                sizes.append(t.numel())
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
     x = torch.empty((1, *(int(s) for s in input_shape)), device="meta")
+    rec = _OutputSizes()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), rec:
             net(x)
-        exact = True
+        sizes, exact = rec.sizes, True
     except Exception:  # a model the meta device cannot run: guess from the input size
         sizes, exact = [x.numel() * 8], False
-    finally:
-        for h in handles:
-            h.remove()
-    per_image = sum(sizes) + x.numel()
-    largest = sorted([*sizes, x.numel()])[-2:]
+    seq = [x.numel(), *sizes]
+    pair = max(a + b for a, b in itertools.pairwise(seq)) if sizes else seq[0]
+    scale = ALLOCATOR_SLACK * dtype_bytes
     return ModelMemory(
         n_params,
         state,
-        2 * per_image * batch_size * dtype_bytes,
-        sum(largest) * eval_batch_size * dtype_bytes,
+        int(2 * sum(seq) * batch_size * scale),
+        int(pair * eval_batch_size * scale),
         exact,
     )
 
@@ -195,5 +211,5 @@ class RunEstimate:
         return " + ".join(f"{k} {fmt_bytes(v)}" for k, v in items if v > 0)
 
     def summary(self) -> str:
-        """``needs about 1.2 GB of 21.3 GB available``."""
-        return f"needs about {fmt_bytes(self.total)} of {fmt_bytes(self.available)} available"
+        """``needs about 1.2 GB more, 21.3 GB available``."""
+        return f"needs about {fmt_bytes(self.total)} more, {fmt_bytes(self.available)} available"

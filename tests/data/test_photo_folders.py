@@ -231,10 +231,12 @@ def test_model_memory_counts_outputs_from_shapes():
     )  # fmt: skip
     params = 3 * 8 * 25 + 8 + 8 * 4 * 9 + 4 + 4 * 1024 * 5 + 5
     assert m.parameters == params and m.state_bytes == params * 4 * 3  # + grads + momentum
-    # leaf outputs per image: conv1 8*1024, conv2 4*1024, fc 5, the (empty) head 5; input 3*1024
-    per_image = 8 * 1024 + 4 * 1024 + 5 + 5 + 3 * 1024
-    assert m.train_activation_bytes == 2 * per_image * 10 * 4
-    assert m.eval_activation_bytes == (8 * 1024 + 4 * 1024) * 20 * 4
+    # tensors allocated per image: input 3*1024, conv1 and its relu 8*1024 each, conv2 and
+    # relu 4*1024 each, fc 5 (flatten is a view)
+    allocated = 3 * 1024 + 2 * 8 * 1024 + 2 * 4 * 1024 + 5
+    slack = budget.ALLOCATOR_SLACK * 4
+    assert m.train_activation_bytes == int(2 * allocated * 10 * slack)
+    assert m.eval_activation_bytes == int(2 * 8 * 1024 * 20 * slack)  # conv1 -> relu
     assert m.exact
 
 

@@ -228,6 +228,8 @@ class ImageStore:
         return out
 
     def _write(self, split: str, rows: np.ndarray, images: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
         fd, head = self._offset(split)
         flat = np.ascontiguousarray(images).reshape(len(rows), -1)
         for i, r in enumerate(rows):

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from deepclass.budget import HEADROOM, RunEstimate, available_memory, fmt_bytes, process_rss
+from deepclass.budget import HEADROOM, RunEstimate, available_memory, fmt_bytes
 from deepclass.data import (
     ArrayDataset,
     ArrayTorchDataset,
@@ -88,7 +88,7 @@ def chunked_channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.nda
     return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
 
 
-STATS_SAMPLE = 256  # training images a streamed folder's normalisation statistics come from
+STATS_SAMPLE = 64  # training images a streamed folder's normalisation statistics come from
 
 
 def sample_channel_stats(
@@ -464,7 +464,8 @@ def folder_estimate(
     In memory the images are held twice (the loaded cache entry and the
     iterator's batch-ordered copy) and prepared in float chunks; streaming
     holds only the batches in flight. Decoding holds a full-size image per
-    worker.
+    worker. The parts are what the run adds to the process as it is now,
+    compared with what ``available_memory`` says a new allocation can get.
     """
     per_image = plan.decoded_bytes // max(1, plan.num_images)
     ch, cw = plan.common_size
@@ -472,7 +473,6 @@ def folder_estimate(
     parts = {
         "model": model_state,
         "activations": model_peak,
-        "process": process_rss(),
         "decoding": workers * ch * cw * plan.channels * 2,
     }
     if loader == "stream":
