@@ -11,7 +11,6 @@ import torch
 from deepclass.errors import CheckpointError
 from deepclass.lightning.checkpoints import (
     AtomicCheckpointIO,
-    atomic_torch_save,
     check_compatible,
     find_last_checkpoint,
     load_checkpoint,
@@ -20,7 +19,6 @@ from deepclass.lightning.checkpoints import (
     run_dir_of,
     safe_load,
 )
-from deepclass.lightning.files import atomic_open
 
 
 class RunsCode:
@@ -85,24 +83,11 @@ def test_corrupt_truncated_foreign_and_missing_files(tmp_path):
         safe_load(tmp_path)
 
 
-def test_atomic_save_never_leaves_a_half_file(tmp_path):
-    path = tmp_path / "ckpt" / "last.ckpt"
-    atomic_torch_save({"a": torch.arange(3)}, path)
-    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.arange(3))
-
-    class Boom:
-        def __reduce__(self):
-            raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        atomic_torch_save({"a": torch.zeros(10_000), "b": Boom()}, path)
-    # the previous checkpoint is intact and no temporary file is left behind
-    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.arange(3))
-    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
-    # Lightning's plugin uses the same path
+def test_lightning_checkpoint_io_writes_through_the_atomic_writer(tmp_path):
     io = AtomicCheckpointIO()
     io.save_checkpoint(good_checkpoint(), tmp_path / "x.ckpt")
     assert io.load_checkpoint(tmp_path / "x.ckpt")["epoch"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]
 
 
 def test_stale_temporaries_are_removed(tmp_path):
@@ -111,17 +96,6 @@ def test_stale_temporaries_are_removed(tmp_path):
     removed = remove_stale_temporaries(tmp_path)
     assert [p.name for p in removed] == [".last.ckpt.abc.tmp"]
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
-
-
-def test_atomic_open_keeps_old_content_on_error(tmp_path):
-    p = tmp_path / "c.yaml"
-    with atomic_open(p) as f:
-        f.write("old")
-    with pytest.raises(ValueError), atomic_open(p) as f:
-        f.write("new, half")
-        raise ValueError
-    assert p.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
-    assert oct(p.stat().st_mode & 0o777) != oct(0o600)  # readable like a normal file
 
 
 def test_check_compatible_says_which(tmp_path):

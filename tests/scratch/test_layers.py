@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from deepclass.errors import ConfigError
 from deepclass.gradcheck import compute_numeric_gradient, rel_error
+from deepclass.scratch import fast_layers as FL
+from deepclass.scratch import layer_utils as LU
 from deepclass.scratch import layers as L
 
 DT = torch.float64
@@ -97,8 +99,8 @@ def test_relu_and_linear_relu():
     assert out is not x and (x < 0).any()  # a new tensor; the input is untouched
     xi, w, b = randn(3, 5), randn(5, 4), randn(4)
     check_all(
-        L.Linear_ReLU.forward,
-        L.Linear_ReLU.backward,
+        LU.Linear_ReLU.forward,
+        LU.Linear_ReLU.backward,
         [xi, w, b],
         lambda x, w, b: F.relu(x @ w + b),
         "xwb",
@@ -243,7 +245,7 @@ CONV_CASES = [  # N, C, H, W, F, K, stride, pad
 
 @pytest.mark.parametrize(
     "layer,case",
-    [(L.FastConv, c) for c in CONV_CASES] + [(L.Conv, c) for c in CONV_CASES],
+    [(FL.FastConv, c) for c in CONV_CASES] + [(L.Conv, c) for c in CONV_CASES],
     ids=[f"fast{i}" for i in range(4)] + [f"naive{i}" for i in range(4)],
 )
 def test_conv_gradients(layer, case):
@@ -263,11 +265,11 @@ def test_naive_and_fast_conv_agree():
     x, w, b = randn(4, 3, 11, 9), randn(5, 3, 3, 3), randn(5)
     for cp in ({"stride": 1, "pad": 1}, {"stride": 2, "pad": 0}, {"stride": 2, "pad": 2}):
         out_n, cache_n = L.Conv.forward(x, w, b, cp)
-        out_f, cache_f = L.FastConv.forward(x, w, b, cp)
+        out_f, cache_f = FL.FastConv.forward(x, w, b, cp)
         assert rel_error(out_n, out_f) < 1e-12
         dout = randn(*out_n.shape)
         for gn, gf in zip(
-            L.Conv.backward(dout, cache_n), L.FastConv.backward(dout, cache_f), strict=True
+            L.Conv.backward(dout, cache_n), FL.FastConv.backward(dout, cache_f), strict=True
         ):
             assert rel_error(gn, gf) < 1e-12
 
@@ -279,7 +281,7 @@ POOL_CASES = [  # N, C, H, W, ph, pw, stride
 ]
 
 
-@pytest.mark.parametrize("layer", [L.MaxPool, L.FastMaxPool], ids=["naive", "fast"])
+@pytest.mark.parametrize("layer", [L.MaxPool, FL.FastMaxPool], ids=["naive", "fast"])
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_maxpool_gradients(layer, case):
     N, C, H, W, ph, pw, s = case
@@ -301,10 +303,10 @@ def test_naive_and_fast_pool_agree_with_ties():
         {"pool_height": 3, "pool_width": 3, "stride": 1},
     ):
         out_n, cache_n = L.MaxPool.forward(x, pp)
-        out_f, cache_f = L.FastMaxPool.forward(x, pp)
+        out_f, cache_f = FL.FastMaxPool.forward(x, pp)
         assert torch.equal(out_n, out_f)
         dout = randn(*out_n.shape)
-        dn, df = L.MaxPool.backward(dout, cache_n), L.FastMaxPool.backward(dout, cache_f)
+        dn, df = L.MaxPool.backward(dout, cache_n), FL.FastMaxPool.backward(dout, cache_f)
         assert rel_error(dn, df) < 1e-14
         assert torch.allclose(dn.sum(), dout.sum())  # every window's gradient goes to one place
 
@@ -323,10 +325,10 @@ def _conv_bn_relu_pool_ref(pool, bn):
 @pytest.mark.parametrize(
     "layer,pool,bn",
     [
-        (L.Conv_ReLU, False, False),
-        (L.Conv_ReLU_Pool, True, False),
-        (L.Conv_BatchNorm_ReLU, False, True),
-        (L.Conv_BatchNorm_ReLU_Pool, True, True),
+        (LU.Conv_ReLU, False, False),
+        (LU.Conv_ReLU_Pool, True, False),
+        (LU.Conv_BatchNorm_ReLU, False, True),
+        (LU.Conv_BatchNorm_ReLU_Pool, True, True),
     ],
 )
 def test_conv_sandwiches(layer, pool, bn):
@@ -348,8 +350,8 @@ def test_conv_sandwiches(layer, pool, bn):
 def test_linear_batchnorm_relu():
     inputs = [randn(5, 4), randn(4, 6), randn(6), randn(6), randn(6)]
     check_all(
-        lambda x, w, b, g, be: L.Linear_BatchNorm_ReLU.forward(x, w, b, g, be, {"mode": "train"}),
-        L.Linear_BatchNorm_ReLU.backward,
+        lambda x, w, b, g, be: LU.Linear_BatchNorm_ReLU.forward(x, w, b, g, be, {"mode": "train"}),
+        LU.Linear_BatchNorm_ReLU.backward,
         inputs,
         lambda x, w, b, g, be: F.relu(F.batch_norm(x @ w + b, None, None, g, be, training=True)),
         ["x", "w", "b", "gamma", "beta"],
@@ -398,7 +400,7 @@ def test_shape_mismatches_name_the_shapes():
     with pytest.raises(ConfigError, match=r"b \(4,\)"):
         L.Linear.forward(randn(2, 10), randn(10, 5), randn(4))
     with pytest.raises(ConfigError, match=r"x \(2, 3, 8, 8\) has C = 3.*w \(4, 2, 3, 3\)"):
-        L.FastConv.forward(randn(2, 3, 8, 8), randn(4, 2, 3, 3), randn(4), {"stride": 1, "pad": 1})
+        FL.FastConv.forward(randn(2, 3, 8, 8), randn(4, 2, 3, 3), randn(4), {"stride": 1, "pad": 1})
     with pytest.raises(ConfigError, match=r"x must have shape \(N, C, H, W\), got shape \(8, 8\)"):
         L.Conv.forward(randn(8, 8), randn(4, 2, 3, 3), randn(4), {"stride": 1, "pad": 1})
     with pytest.raises(ConfigError, match=r"gamma and beta must have shape \(5,\)"):
@@ -409,11 +411,11 @@ def test_shape_mismatches_name_the_shapes():
 
 def test_windows_that_do_not_tile_the_input():
     with pytest.raises(ConfigError, match="does not tile the input height 8"):
-        L.FastConv.forward(randn(1, 1, 8, 8), randn(1, 1, 3, 3), randn(1), {"stride": 2, "pad": 0})
+        FL.FastConv.forward(randn(1, 1, 8, 8), randn(1, 1, 3, 3), randn(1), {"stride": 2, "pad": 0})
     with pytest.raises(ConfigError, match="does not tile the input width 5"):
         L.MaxPool.forward(randn(1, 1, 4, 5), {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(ConfigError, match="stride must be an int >= 1"):
-        L.FastMaxPool.forward(randn(1, 1, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 0})
+        FL.FastMaxPool.forward(randn(1, 1, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 0})
     with pytest.raises(ConfigError, match="key 'pad'"):
         L.Conv.forward(randn(1, 1, 4, 4), randn(1, 1, 3, 3), randn(1), {"stride": 1})
 
@@ -451,16 +453,16 @@ def test_autograd_is_never_used(monkeypatch):
     outs = []
     for layer, args in [
         (L.Conv, (x, randn(4, 3, 3, 3), randn(4), cp)),
-        (L.FastConv, (x, randn(4, 3, 3, 3), randn(4), cp)),
+        (FL.FastConv, (x, randn(4, 3, 3, 3), randn(4), cp)),
         (L.MaxPool, (x, pp)),
-        (L.FastMaxPool, (x, pp)),
+        (FL.FastMaxPool, (x, pp)),
         (L.SpatialBatchNorm, (x, randn(3), randn(3), {"mode": "train"})),
         (
-            L.Conv_BatchNorm_ReLU_Pool,
+            LU.Conv_BatchNorm_ReLU_Pool,
             (x, randn(4, 3, 3, 3), randn(4), randn(4), randn(4), cp, {"mode": "train"}, pp),
         ),
         (
-            L.Linear_BatchNorm_ReLU,
+            LU.Linear_BatchNorm_ReLU,
             (x, randn(192, 5), randn(5), randn(5), randn(5), {"mode": "train"}),
         ),
         (L.Dropout, (x, {"mode": "train", "p": 0.5})),
@@ -490,14 +492,14 @@ def test_fast_conv_any_layout_and_slicing(monkeypatch, C, cp):
         randn(3, C, 7, 14)[:, :, :, ::2].copy_(x),  # a strided, non-contiguous view
     ]
     for slice_bytes in (1, 4 << 20):  # one example per slice, or the whole batch at once
-        monkeypatch.setattr(L, "_CHUNK_BYTES", slice_bytes)
+        monkeypatch.setattr(FL, "_CHUNK_BYTES", slice_bytes)
         for xv in [x, *variants]:
-            out, cache = L.FastConv.forward(xv, w, b, cp)
+            out, cache = FL.FastConv.forward(xv, w, b, cp)
             assert rel_error(out, out_ref) < 1e-12
-            for g, r in zip(L.FastConv.backward(dout, cache), grads_ref, strict=True):
+            for g, r in zip(FL.FastConv.backward(dout, cache), grads_ref, strict=True):
                 assert rel_error(g, r) < 1e-12
         d_cl = dout.contiguous(memory_format=torch.channels_last)
-        for g, r in zip(L.FastConv.backward(d_cl, cache), grads_ref, strict=True):
+        for g, r in zip(FL.FastConv.backward(d_cl, cache), grads_ref, strict=True):
             assert rel_error(g, r) < 1e-12
 
 
@@ -515,16 +517,18 @@ SHIFTED_CASES = [  # N, C, H, W, F, K, pad: stride 1, >= 16 channels
 def test_fast_conv_shifted_products_gradients(monkeypatch, case):
     """The column-free path (shifted row products) against numeric gradients and autograd,
     with row blocks of 64 so that products cross block and image boundaries."""
-    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)  # take it for these small maps too
-    monkeypatch.setattr(L, "_SHIFT_BLOCK_BYTES", 1)
+    monkeypatch.setattr(FL, "_SHIFT_MAX_WASTE", 1e9)  # take it for these small maps too
+    monkeypatch.setattr(FL, "_SHIFT_BLOCK_BYTES", 1)
     N, C, H, W, Fo, K, p = case
     KH, KW = (K, K) if isinstance(K, int) else K
     x, w, b = randn(N, C, H, W), randn(Fo, C, KH, KW), randn(Fo)
     Ho, Wo = H + 2 * p - KH + 1, W + 2 * p - KW + 1
-    assert L._use_shifted(L._Layout(C, KH, KW, 1, Ho, Wo), L._grid((H, W), (KH, KW), p, (Ho, Wo)))
+    assert FL._use_shifted(
+        FL._Layout(C, KH, KW, 1, Ho, Wo), FL._grid((H, W), (KH, KW), p, (Ho, Wo))
+    )
     check_all(
-        lambda x, w, b: L.FastConv.forward(x, w, b, {"stride": 1, "pad": p}),
-        L.FastConv.backward,
+        lambda x, w, b: FL.FastConv.forward(x, w, b, {"stride": 1, "pad": p}),
+        FL.FastConv.backward,
         [x, w, b],
         lambda x, w, b: F.conv2d(x, w, b, padding=p),
         "xwb",
@@ -537,8 +541,8 @@ def test_fast_conv_shifted_products_gradients(monkeypatch, case):
 def test_fast_conv_reads_no_memory_it_did_not_write(monkeypatch, C, K, pad, stride):
     """Every buffer FastConv allocates uninitialised comes back full of NaN: a zero it
     forgot to write (grid gaps, padding) would turn outputs or gradients into NaN."""
-    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)
-    monkeypatch.setattr(L, "_SHIFT_BLOCK_BYTES", 1)
+    monkeypatch.setattr(FL, "_SHIFT_MAX_WASTE", 1e9)
+    monkeypatch.setattr(FL, "_SHIFT_BLOCK_BYTES", 1)
     x, w, b = randn(2, C, 5, 5), randn(4, C, K, K), randn(4)
     cp = {"stride": stride, "pad": pad}
     out_ref, cache_ref = L.Conv.forward(x, w, b, cp)
@@ -548,15 +552,15 @@ def test_fast_conv_reads_no_memory_it_did_not_write(monkeypatch, C, K, pad, stri
     monkeypatch.setattr(
         torch.Tensor, "new_empty", lambda t, *a, **k: new_empty(t, *a, **k).fill_(float("nan"))
     )
-    out, cache = L.FastConv.forward(x, w, b, cp)
+    out, cache = FL.FastConv.forward(x, w, b, cp)
     assert rel_error(out, out_ref) < 1e-12
-    for g, r in zip(L.FastConv.backward(dout, cache), grads_ref, strict=True):
+    for g, r in zip(FL.FastConv.backward(dout, cache), grads_ref, strict=True):
         assert rel_error(g, r) < 1e-12
 
 
 def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
     """Channels-last and strided inputs and upstream gradients give the naive results."""
-    monkeypatch.setattr(L, "_SHIFT_MAX_WASTE", 1e9)
+    monkeypatch.setattr(FL, "_SHIFT_MAX_WASTE", 1e9)
     x, w, b = randn(3, 16, 6, 6), randn(5, 16, 3, 3), randn(5)
     cp = {"stride": 1, "pad": 1}
     out_ref, cache_ref = L.Conv.forward(x, w, b, cp)
@@ -567,11 +571,11 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
         x.contiguous(memory_format=torch.channels_last),
         randn(3, 16, 6, 12)[:, :, :, ::2].copy_(x),
     ):
-        out, cache = L.FastConv.forward(xv, w, b, cp)
+        out, cache = FL.FastConv.forward(xv, w, b, cp)
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert rel_error(out, out_ref) < 1e-12
         for d in (dout, dout.contiguous(memory_format=torch.channels_last)):
-            for g, r in zip(L.FastConv.backward(d, cache), grads_ref, strict=True):
+            for g, r in zip(FL.FastConv.backward(d, cache), grads_ref, strict=True):
                 assert g.shape == r.shape and rel_error(g, r) < 1e-12
 
 
@@ -587,17 +591,17 @@ def test_fast_conv_shifted_products_any_input_layout(monkeypatch):
 )
 def test_fast_conv_takes_the_shifted_path_where_it_pays(C, H, stride, pad, shifted):
     Ho = (H + 2 * pad - 3) // stride + 1
-    lay = L._Layout(C, 3, 3, stride, Ho, Ho)
-    g = L._grid((H, H), (3, 3), pad, (Ho, Ho))
-    assert L._use_shifted(lay, g) is shifted
+    lay = FL._Layout(C, 3, 3, stride, Ho, Ho)
+    g = FL._grid((H, H), (3, 3), pad, (Ho, Ho))
+    assert FL._use_shifted(lay, g) is shifted
 
 
 def test_fast_conv_gradients_with_many_channels():
     x, w, b = randn(2, 16, 3, 3), randn(2, 16, 3, 3), randn(2)
     cp = {"stride": 1, "pad": 1}
     check_all(
-        lambda x, w, b: L.FastConv.forward(x, w, b, cp),
-        L.FastConv.backward,
+        lambda x, w, b: FL.FastConv.forward(x, w, b, cp),
+        FL.FastConv.backward,
         [x, w, b],
         lambda x, w, b: F.conv2d(x, w, b, padding=1),
         "xwb",
@@ -609,7 +613,7 @@ def test_fast_layers_keep_channels_last():
     with the same numbers as on a contiguous map."""
     x, w, b = randn(2, 3, 8, 8), randn(4, 3, 3, 3), randn(4)
     gamma, beta = randn(4), randn(4)
-    out, _ = L.FastConv.forward(x, w, b, {"stride": 1, "pad": 1})
+    out, _ = FL.FastConv.forward(x, w, b, {"stride": 1, "pad": 1})
     assert out.is_contiguous(memory_format=torch.channels_last)
     bn, bn_cache = L.SpatialBatchNorm.forward(out, gamma, beta, {"mode": "train"})
     assert bn.is_contiguous(memory_format=torch.channels_last) and bn_cache.xhat.shape == (128, 4)
@@ -617,9 +621,11 @@ def test_fast_layers_keep_channels_last():
         out.contiguous(), gamma, beta, {"mode": "train"}
     )
     assert rel_error(bn, bn_ref) < 1e-12
-    pooled, pool_cache = L.FastMaxPool.forward(bn, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    pooled, pool_cache = FL.FastMaxPool.forward(
+        bn, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    )
     assert pooled.is_contiguous(memory_format=torch.channels_last)
-    dx = L.FastMaxPool.backward(randn(*pooled.shape), pool_cache)
+    dx = FL.FastMaxPool.backward(randn(*pooled.shape), pool_cache)
     assert dx.is_contiguous(memory_format=torch.channels_last)
     for g, r in zip(
         L.SpatialBatchNorm.backward(dx, bn_cache),

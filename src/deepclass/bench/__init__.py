@@ -17,7 +17,6 @@ import importlib
 import os
 import platform
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deepclass.errors import ConfigError
+from deepclass.files import atomic_open
 
 BENCHES: dict[str, str] = {
     "data": "in-memory batch iterator vs DataLoader (images/s)",
@@ -166,11 +166,8 @@ def write_results(path: str | os.PathLike, sections: dict[str, str]) -> Path:
         "times across sections.\n\n"
     )
     text = header + "\n".join(existing[k] for k in BENCHES if k in existing)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".RESULTS.", suffix=".md", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    with atomic_open(path, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
     return path
 
 

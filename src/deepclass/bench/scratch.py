@@ -3,8 +3,9 @@
 For each operation, one forward and one backward pass on the same inputs and
 upstream gradient:
 
-- deepclass: ``FastConv``, ``FastMaxPool``, ``BatchNorm`` / ``SpatialBatchNorm``
-  and ``Linear`` from ``deepclass.scratch.layers`` (hand-written backward);
+- deepclass: ``FastConv``, ``FastMaxPool`` (``deepclass.scratch.fast_layers``),
+  ``BatchNorm`` / ``SpatialBatchNorm`` and ``Linear`` (``deepclass.scratch.layers``),
+  all with hand-written backward passes;
 - torch: ``F.conv2d``, ``F.max_pool2d``, ``F.batch_norm``, ``F.linear`` on
   leaf tensors with ``requires_grad``, then ``out.backward(dout)``.
 
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 
 from deepclass.bench import BenchConfig, Table, timeit
 from deepclass.gradcheck import rel_error
+from deepclass.scratch import fast_layers as FL
 from deepclass.scratch import layers as L
 
 
@@ -84,8 +86,8 @@ def _cases(quick: bool, gen: torch.Generator):
         dout = randn(N, Fo, H + 2 * pad - K + 1, W + 2 * pad - K + 1).contiguous(memory_format=fmt)
 
         def ours(x=x, w=w, b=b, cp=cp, dout=dout):
-            out, cache = L.FastConv.forward(x, w, b, cp)
-            return (out, *L.FastConv.backward(dout, cache))
+            out, cache = FL.FastConv.forward(x, w, b, cp)
+            return (out, *FL.FastConv.backward(dout, cache))
 
         ref = _autograd(lambda x, w, b, pad=pad: F.conv2d(x, w, b, padding=pad), [x, w, b], dout)
         layout = ", channels-last" if cl else ""
@@ -101,8 +103,8 @@ def _cases(quick: bool, gen: torch.Generator):
         dout = randn(N, C, H // 2, W // 2).contiguous(memory_format=fmt)
 
         def ours(x=x, dout=dout):
-            out, cache = L.FastMaxPool.forward(x, pp)
-            return out, L.FastMaxPool.backward(dout, cache)
+            out, cache = FL.FastMaxPool.forward(x, pp)
+            return out, FL.FastMaxPool.backward(dout, cache)
 
         ref = _autograd(lambda x: F.max_pool2d(x, 2, 2), [x], dout)
         layout = ", channels-last" if cl else ""
@@ -184,10 +186,10 @@ def run(cfg: BenchConfig) -> list[Table]:
             return (out, *layer.backward(dout, cache))
 
         err = max(
-            rel_error(a, r) for a, r in zip(fwd_bwd(L.Conv), fwd_bwd(L.FastConv), strict=True)
+            rel_error(a, r) for a, r in zip(fwd_bwd(L.Conv), fwd_bwd(FL.FastConv), strict=True)
         )
         t = _best_alternating(
-            {"naive": lambda: fwd_bwd(L.Conv), "fast": lambda: fwd_bwd(L.FastConv)},
+            {"naive": lambda: fwd_bwd(L.Conv), "fast": lambda: fwd_bwd(FL.FastConv)},
             max(1, rounds // 2),
         )
         naive.add(

@@ -32,18 +32,11 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from deepclass.errors import CheckpointError
-from deepclass.lightning.files import atomic_open
+from deepclass.files import atomic_torch_save
 
 HPARAMS_KEY = "hyper_parameters"
 # keys every deepclass checkpoint's hyper_parameters carry
 REQUIRED_HPARAMS = ("model", "num_classes", "input_shape", "classes")
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically (temporary file in the same directory + rename)."""
-    with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
-    return Path(path)
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from deepclass.errors import ConfigError
-from deepclass.lightning.files import atomic_open
+from deepclass.files import atomic_open
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "cosine", "linear", "onecycle")

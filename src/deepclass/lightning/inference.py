@@ -27,8 +27,8 @@ from deepclass.data.datasets import BUILTIN
 from deepclass.data.folder import check_image_size
 from deepclass.data.stream import StreamBatches, StreamSplit
 from deepclass.errors import CheckpointError, ConfigError
+from deepclass.files import atomic_open
 from deepclass.lightning.checkpoints import check_compatible, load_checkpoint
-from deepclass.lightning.files import atomic_open
 from deepclass.lightning.module import ClassifierModule
 from deepclass.lightning.runlogs import write_confusion
 from deepclass.metrics import confusion_matrix, per_class_accuracy

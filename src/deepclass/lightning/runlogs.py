@@ -30,7 +30,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from deepclass.lightning.files import atomic_open
+from deepclass.files import atomic_open
 from deepclass.viz import plot_confusion_matrix, plot_history
 
 RUN_DIR_ENV = "DEEPCLASS_RUN_DIR"  # lets DDP child processes join their parent's run directory

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,36 +23,13 @@ import torch
 
 from deepclass.checks import check_positive_int
 from deepclass.errors import CheckpointError, ConfigError
+from deepclass.files import atomic_torch_save
 from deepclass.registry import register_model
-from deepclass.scratch.layers import (
-    Conv_BatchNorm_ReLU,
-    Conv_BatchNorm_ReLU_Pool,
-    Conv_ReLU,
-    Conv_ReLU_Pool,
-    Dropout,
-    Linear,
-    Linear_BatchNorm_ReLU,
-    Linear_ReLU,
-    _out_size,
-    softmax_loss,
-)
+from deepclass.scratch import layer_utils as LU
+from deepclass.scratch.layers import Dropout, Linear, _out_size, softmax_loss
+from deepclass.scratch.solver import Solver
 
 CHECKPOINT_FORMAT = "deepclass.scratch/1"
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -255,14 +231,14 @@ class TwoLayerNet(ScratchModel):
         """
         X = self._input(X)
         p = self.params
-        h, cache1 = Linear_ReLU.forward(X, p["W1"], p["b1"])
+        h, cache1 = LU.Linear_ReLU.forward(X, p["W1"], p["b1"])
         scores, cache2 = Linear.forward(h, p["W2"], p["b2"])
         if y is None:
             return scores
         loss, dscores = softmax_loss(scores, y)
         grads = {}
         dh, grads["W2"], grads["b2"] = Linear.backward(dscores, cache2)
-        _, grads["W1"], grads["b1"] = Linear_ReLU.backward(dh, cache1)
+        _, grads["W1"], grads["b1"] = LU.Linear_ReLU.backward(dh, cache1)
         return loss + self._reg_loss(grads, ("W1", "W2")), grads
 
 
@@ -343,11 +319,11 @@ class FullyConnectedNet(ScratchModel):
         h = X
         for i in range(1, L):
             if self.normalization == "batchnorm":
-                h, c = Linear_BatchNorm_ReLU.forward(
+                h, c = LU.Linear_BatchNorm_ReLU.forward(
                     h, p[f"W{i}"], p[f"b{i}"], p[f"gamma{i}"], p[f"beta{i}"], self.bn_params[i - 1]
                 )
             else:
-                h, c = Linear_ReLU.forward(h, p[f"W{i}"], p[f"b{i}"])
+                h, c = LU.Linear_ReLU.forward(h, p[f"W{i}"], p[f"b{i}"])
             dc = None
             if self.use_dropout:
                 h, dc = Dropout.forward(h, self.dropout_param)
@@ -365,10 +341,10 @@ class FullyConnectedNet(ScratchModel):
                 dh = Dropout.backward(dh, dc)
             if self.normalization == "batchnorm":
                 dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = (
-                    Linear_BatchNorm_ReLU.backward(dh, c)
+                    LU.Linear_BatchNorm_ReLU.backward(dh, c)
                 )
             else:
-                dh, grads[f"W{i}"], grads[f"b{i}"] = Linear_ReLU.backward(dh, c)
+                dh, grads[f"W{i}"], grads[f"b{i}"] = LU.Linear_ReLU.backward(dh, c)
         return loss + self._reg_loss(grads, [f"W{i}" for i in range(1, L + 1)]), grads
 
 
@@ -429,16 +405,16 @@ class ThreeLayerConvNet(ScratchModel):
         """X: ``(N, C, H, W)``; y: ``(N,)`` or None. Scores, or ``(loss, grads)``."""
         X = self._input(X)
         p = self.params
-        h1, c1 = Conv_ReLU_Pool.forward(X, p["W1"], p["b1"], self.conv_param, self.pool_param)
-        h2, c2 = Linear_ReLU.forward(h1, p["W2"], p["b2"])
+        h1, c1 = LU.Conv_ReLU_Pool.forward(X, p["W1"], p["b1"], self.conv_param, self.pool_param)
+        h2, c2 = LU.Linear_ReLU.forward(h1, p["W2"], p["b2"])
         scores, c3 = Linear.forward(h2, p["W3"], p["b3"])
         if y is None:
             return scores
         loss, dscores = softmax_loss(scores, y)
         grads = {}
         dh2, grads["W3"], grads["b3"] = Linear.backward(dscores, c3)
-        dh1, grads["W2"], grads["b2"] = Linear_ReLU.backward(dh2, c2)
-        _, grads["W1"], grads["b1"] = Conv_ReLU_Pool.backward(dh1, c1)
+        dh1, grads["W2"], grads["b2"] = LU.Linear_ReLU.backward(dh2, c2)
+        _, grads["W1"], grads["b1"] = LU.Conv_ReLU_Pool.backward(dh1, c1)
         return loss + self._reg_loss(grads, ("W1", "W2", "W3")), grads
 
 
@@ -550,10 +526,10 @@ class DeepConvNet(ScratchModel):
                     self.conv_param,
                     self.bn_params[i - 1],
                 )
-                layer = Conv_BatchNorm_ReLU_Pool if pool else Conv_BatchNorm_ReLU
+                layer = LU.Conv_BatchNorm_ReLU_Pool if pool else LU.Conv_BatchNorm_ReLU
                 h, c = layer.forward(*args, self.pool_param) if pool else layer.forward(*args)
             else:
-                layer = Conv_ReLU_Pool if pool else Conv_ReLU
+                layer = LU.Conv_ReLU_Pool if pool else LU.Conv_ReLU
                 args = (h, w, b, self.conv_param)
                 h, c = layer.forward(*args, self.pool_param) if pool else layer.forward(*args)
             caches.append((layer, c))
@@ -598,7 +574,5 @@ def load_model(
 def create_solver_instance(data_dict: dict, dtype: torch.dtype, device: str | torch.device):
     """The seed's configuration: ``TwoLayerNet(hidden_dim=200)`` and a Solver for 100 epochs
     (SGD, learning rate 1e-2, batch 100: the Solver's defaults)."""
-    from deepclass.scratch.solver import Solver
-
     model = TwoLayerNet(hidden_dim=200, dtype=dtype, device=device)
     return Solver(model, data_dict, device=device, num_epochs=100)

@@ -31,8 +31,8 @@ from typing import Any
 import torch
 
 from deepclass.errors import ConfigError
+from deepclass.files import atomic_torch_save
 from deepclass.metrics import accuracy
-from deepclass.scratch.models import atomic_torch_save
 from deepclass.scratch.optim import get_update_rule
 
 REQUIRED_KEYS = ("X_train", "y_train", "X_val", "y_val")

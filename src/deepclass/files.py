@@ -1,7 +1,10 @@
 """Atomic file writes: a temporary file in the target directory, fsync, rename.
 
 A reader (or a resumed run after a crash) sees either the old file or the new
-one under the final name, never a half-written one.
+one under the final name, never a half-written one. Shared by every rung that
+writes results or checkpoints (scratch models and Solver, the Lightning
+checkpoints, configs, run logs, exports, the bench's RESULTS.md); it imports
+nothing of deepclass, so anything can import it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import torch
 
 
 def _umask() -> int:
@@ -52,3 +57,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (see :func:`atomic_open`); returns the path."""
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
