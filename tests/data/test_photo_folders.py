@@ -11,12 +11,13 @@ import torch
 from PIL import Image
 
 from deepclass import budget
-from deepclass.data import folder, load_dataset, stream
+from deepclass.data import folder, load_dataset, store
 from deepclass.data.batching import Augment, BatchIterator, random_resized_crop
 from deepclass.data.datasets import open_folder_stream
 from deepclass.data.folder import check_image_size, default_image_size, plan_folder
 from deepclass.data.photos import make_photo_folder
-from deepclass.data.stream import ImageStore, StreamBatches
+from deepclass.data.store import ImageStore
+from deepclass.data.stream import StreamBatches
 from deepclass.errors import ConfigError, DataError
 
 
@@ -39,7 +40,7 @@ def _count_decodes(monkeypatch) -> list[int]:
         calls[0] += 1
         return real(*a, **k)
 
-    monkeypatch.setattr(stream, "decode_entry", counting)
+    monkeypatch.setattr(store, "decode_entry", counting)
     monkeypatch.setattr(folder, "decode_entry", counting)
     return calls
 
@@ -48,7 +49,7 @@ def _no_decoding(monkeypatch) -> None:
     def refuse(*a, **k):
         raise AssertionError("an image was decoded")
 
-    monkeypatch.setattr(stream, "decode_entry", refuse)
+    monkeypatch.setattr(store, "decode_entry", refuse)
     monkeypatch.setattr(folder, "decode_entry", refuse)
 
 
@@ -117,16 +118,16 @@ def test_stream_decodes_on_the_first_pass_and_reads_the_cache_after(photos, monk
 
 def test_partial_cache_survives_an_interrupted_run(photos, monkeypatch):
     plan = plan_folder(photos)
-    store = ImageStore(plan)
-    store.get("all", np.arange(10))
-    store.close()
-    del store
+    first = ImageStore(plan)
+    first.get("all", np.arange(10))
+    first.close()
+    del first
     calls = _count_decodes(monkeypatch)
     again = ImageStore(plan)
     assert not again.complete and int(again.done["all"].sum()) == 10
     again.fill(progress=False)
     assert calls[0] == 30 and again.complete
-    assert (stream.entry_path(plan) / "meta.json").is_file()
+    assert (store.entry_path(plan) / "meta.json").is_file()
     again.close()
 
 
@@ -177,11 +178,11 @@ def test_streaming_skips_files_that_fail_while_decoding(tmp_path):
     for _, ds in splits:
         seen += sum(len(y) for _, y in StreamBatches(ds, 4, shuffle=False, workers=0))
     assert seen == 12  # broken.jpg fails its header; truncated.jpg passes it, then fails
-    store = splits.train.store
-    assert [w for w, _ in store.skipped] == [f"{root}/cat/broken.jpg", f"{root}/dog/truncated.jpg"]
+    st = splits.train.store
+    assert [w for w, _ in st.skipped] == [f"{root}/cat/broken.jpg", f"{root}/dog/truncated.jpg"]
     assert splits.train.store.complete
     again = sum(len(y) for _, y in StreamBatches(splits.train, 4, workers=0))
-    assert again == len(splits.train) - int(store.bad["all"][splits.train.rows].sum())
+    assert again == len(splits.train) - int(st.bad["all"][splits.train.rows].sum())
 
 
 def test_random_resized_crop_zooms_by_the_scale():

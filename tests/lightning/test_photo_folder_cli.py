@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deepclass.data import folder, stream
+from deepclass.data import folder, store
 from deepclass.data.photos import make_photo_folder
 from deepclass.lightning import TrainConfig, safe_load, train
 
@@ -95,7 +95,7 @@ def test_memory_is_refused_before_decoding(tmp_path, run_cli, monkeypatch):
         raise AssertionError("an image was decoded")
 
     monkeypatch.setattr(folder, "decode_entry", refuse)
-    monkeypatch.setattr(stream, "decode_entry", refuse)
+    monkeypatch.setattr(store, "decode_entry", refuse)
     code, stdout, err = run_cli(
         "train", "--dataset", photos, "--image-size", "30000", "--out", tmp_path / "runs"
     )
@@ -125,7 +125,7 @@ def test_stream_writes_the_cache_once_and_the_next_run_reads_it(tmp_path, monkey
         raise AssertionError("an image was decoded")
 
     monkeypatch.setattr(folder, "decode_entry", refuse)
-    monkeypatch.setattr(stream, "decode_entry", refuse)
+    monkeypatch.setattr(store, "decode_entry", refuse)
     lines: list[str] = []
     res = train(
         TrainConfig(

@@ -167,7 +167,7 @@ def _folder_arrays(
     ``use_cache=False`` decodes in this process and writes no cache.
     """
     from deepclass.data.cache import load_entry
-    from deepclass.data.stream import ImageStore
+    from deepclass.data.store import ImageStore
 
     path = plan.index.source
     if not use_cache:
@@ -325,7 +325,7 @@ def open_folder_stream(
     The splits are the same rows ``load_dataset`` would give; images not
     cached yet are decoded on the first pass over them (``StreamBatches``).
     """
-    from deepclass.data.stream import ImageStore, StreamSplit
+    from deepclass.data.store import ImageStore, StreamSplit
 
     dval, dseed = DEFAULT_VAL["folder"]
     seed = dseed if seed is None else seed
@@ -363,7 +363,7 @@ def dataset_info(
     info["source"] = src.kind
     info["files"] = [(str(p), _size(p)) for p in src.files]
     if src.dataset == "folder":
-        from deepclass.data.stream import entry_path
+        from deepclass.data.store import entry_path
 
         path = entry_path(plan_folder(src.spec, skip_bad=True))
         info["cache"] = {"path": str(path), "present": (path / "meta.json").is_file()}

@@ -50,7 +50,8 @@ from deepclass.data.batching import epoch_generator
 from deepclass.data.cache import cache_dir
 from deepclass.data.datasets import BUILTIN, open_folder_stream
 from deepclass.data.folder import FolderPlan, plan_folder
-from deepclass.data.stream import StreamBatches, StreamSplit, decode_workers, entry_path
+from deepclass.data.store import StreamSplit, decode_workers, entry_path
+from deepclass.data.stream import StreamBatches
 from deepclass.errors import ConfigError
 
 

@@ -25,7 +25,8 @@ from torch import nn
 from deepclass.data import BatchIterator, load_dataset, load_image, to_tensor
 from deepclass.data.datasets import BUILTIN
 from deepclass.data.folder import check_image_size
-from deepclass.data.stream import StreamBatches, StreamSplit
+from deepclass.data.store import StreamSplit
+from deepclass.data.stream import StreamBatches
 from deepclass.errors import CheckpointError, ConfigError
 from deepclass.files import atomic_open
 from deepclass.lightning.checkpoints import check_compatible, load_checkpoint

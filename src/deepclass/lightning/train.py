@@ -37,6 +37,7 @@ from torch import nn
 
 from deepclass.data import normalize, to_tensor
 from deepclass.errors import ConfigError
+from deepclass.files import atomic_open
 from deepclass.lightning.callbacks import (
     EpochReport,
     LineProgress,
@@ -58,7 +59,6 @@ from deepclass.lightning.checkpoints import (
 )
 from deepclass.lightning.config import TrainConfig
 from deepclass.lightning.datamodules import ArrayDataModule, DataInfo, build_datamodule
-from deepclass.lightning.files import atomic_open
 from deepclass.lightning.module import ClassifierModule
 from deepclass.lightning.runlogs import (
     RUN_DIR_ENV,
@@ -365,7 +365,7 @@ def plan_folder_run(
     the estimate, what is available and the fix. Built-in data sets: nothing.
     """
     from deepclass.budget import model_memory
-    from deepclass.data.stream import entry_path
+    from deepclass.data.store import entry_path
     from deepclass.lightning.datamodules import choose_loader
 
     pinfo = dm.planned_info()
