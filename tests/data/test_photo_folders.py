@@ -155,6 +155,17 @@ def test_bad_files_are_named_by_their_real_path_or_skipped(tmp_path, use_cache):
     ]
 
 
+def test_skipped_rows_leave_a_split_folder_too(tmp_path):
+    root = tmp_path / "split"
+    make_photo_folder(root / "train", 5, size=(60, 80), seed=2)
+    make_photo_folder(root / "test", 2, size=(60, 80), seed=3)
+    good = (root / "train" / "cat" / "00000.jpg").read_bytes()
+    (root / "train" / "cat" / "zz.jpg").write_bytes(good[: len(good) // 2])
+    s = load_dataset(str(root), progress=False, skip_bad_images=True, val_size=0)
+    assert (len(s.train), len(s.test)) == (10, 4)
+    assert s.train.images.reshape(10, -1).max(axis=1).min() > 0  # no blank row left in
+
+
 def test_cached_skips_still_need_the_flag(tmp_path):
     root = _bad_folder(tmp_path)
     load_dataset(str(root), progress=False, skip_bad_images=True)

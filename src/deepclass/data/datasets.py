@@ -304,9 +304,9 @@ def load_dataset(
     parts = {}
     for split, (source, rows) in split_rows(counts, val_size, seed, dval, display).items():
         base = good[source]
-        if base is not None and (rows is not None or len(base) != counts[source]):
-            rows = base if rows is None else base[rows]  # leave unreadable rows out
         x, y = arrays[f"{source}_images"], arrays[f"{source}_labels"]
+        if base is not None and (rows is not None or len(base) != len(y)):
+            rows = base if rows is None else base[rows]  # leave unreadable rows out
         if rows is not None:
             x, y = x[rows], y[rows]
         parts[split] = ArrayDataset(x, y, classes, where)

@@ -46,7 +46,8 @@ SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "va
 GREY_MODES = ("1", "L", "I;16", "I", "F")
 
 # A user's folder without --image-size is resized so that its most common size has this
-# longer side (aspect kept; never enlarged). Measured in docs/user-folders.md: 64 vs 96.
+# longer side (aspect kept; never enlarged); 32 / 64 / 96 are measured in
+# benchmarks/photo_folders.md ("Default size").
 DEFAULT_LONGEST_SIDE = 64
 
 SKIP_HINT = "pass --skip-bad-images to leave unreadable files out"
