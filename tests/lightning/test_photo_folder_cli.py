@@ -51,7 +51,7 @@ def phone_run(phone_photos, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     r = run_measured(
         "train", "--dataset", phone_photos, "--model", "three_layer_convnet", "--epochs", "1",
-        "--out", out, "--crop-scale", "0.5", "1", "--flip", cache=cache,
+        "--out", out, cache=cache,
     )  # fmt: skip
     return r, out, cache
 
@@ -112,7 +112,8 @@ def test_stream_writes_the_cache_once_and_the_next_run_reads_it(tmp_path, monkey
     photos = make_photo_folder(tmp_path / "photos", 30, size=(120, 160), seed=4)
     cache = tmp_path / "cache"
     args = ["--dataset", photos, "--image-size", "32", "--loader", "stream", "--epochs", "2"]
-    r = run_measured("train", *args, "--out", tmp_path / "runs", cache=cache)
+    crop = ["--crop-scale", "0.5", "1", "--crop-ratio", "0.8", "1.25", "--flip"]
+    r = run_measured("train", *args, *crop, "--out", tmp_path / "runs", cache=cache)
     assert r["rc"] == 0, r["err"]
     assert "memory: loader stream;" in r["out"] and "cache: decoding once into" in r["out"]
     assert r["rss"] < 3 * GB

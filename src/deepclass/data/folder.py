@@ -178,7 +178,9 @@ def _header(entry: FolderEntry) -> tuple[tuple[int, int], str]:
     try:
         with Image.open(io.BytesIO(payload) if isinstance(payload, bytes) else payload) as im:
             return (im.height, im.width), im.mode
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError as e:  # Pillow's message repeats the path
+        raise DataError(f"cannot read image {entry.where}: not an image format Pillow knows") from e
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot read image {entry.where}: {e}") from e
 
 

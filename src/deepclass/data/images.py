@@ -46,7 +46,9 @@ def open_image(
         img.load()
     except FileNotFoundError as e:
         raise DataError(f"image file not found: {label}") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError as e:  # Pillow's message repeats the path
+        raise DataError(f"cannot read image {label}: not an image format Pillow knows") from e
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot read image {label}: {e}") from e
     return img
 
