@@ -106,7 +106,8 @@ def find_source(name: str, data_dir: str | Path | None = None) -> Source | None:
     return None
 
 
-def _check_name(name: str) -> None:
+def check_dataset_name(name: str) -> None:
+    """A ``ConfigError`` for an unknown name, ``MissingDataError`` for a missing folder."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"dataset must be a name or a path, got {name!r}")
     if not _is_builtin(name) and not Path(name).expanduser().exists():
@@ -268,7 +269,7 @@ def load_dataset(
         result's ``skipped``) instead of stopping at the first.
     plan: the folder's ``plan_folder`` result, if the caller already has it.
     """
-    _check_name(name)
+    check_dataset_name(name)
     src = _locate(name, data_dir, offline, progress) if _is_builtin(name) else find_source(name)
     assert src is not None
     _check_folder_options(src, image_size, skip_bad_images)
@@ -350,7 +351,7 @@ def dataset_info(
     decode: load (through the cache) to count samples per class; False only
     reports what is on disk.
     """
-    _check_name(name)
+    check_dataset_name(name)
     src = find_source(name, data_dir)
     info: dict[str, Any] = {
         "name": name,

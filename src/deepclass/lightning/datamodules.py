@@ -48,7 +48,7 @@ from deepclass.data import (
 )
 from deepclass.data.batching import epoch_generator
 from deepclass.data.cache import cache_dir
-from deepclass.data.datasets import BUILTIN, open_folder_stream
+from deepclass.data.datasets import BUILTIN, check_dataset_name, open_folder_stream
 from deepclass.data.folder import FolderPlan, plan_folder
 from deepclass.data.store import StreamSplit, decode_workers, entry_path
 from deepclass.data.stream import StreamBatches
@@ -213,6 +213,7 @@ class ArrayDataModule(L.LightningDataModule):
 
     def plan(self) -> FolderPlan | None:
         """A user folder's plan (file headers only, nothing decoded); None for CIFAR-10/MNIST/XOR."""
+        check_dataset_name(self.dataset)  # an unknown name or a missing folder, said plainly
         if not self.is_folder:
             for flag, given in (
                 ("--image-size", self.image_size is not None),
