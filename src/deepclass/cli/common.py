@@ -47,6 +47,21 @@ def add_common(
         )
 
 
+IMAGE_SIZE_HELP = (
+    "resize a user's image folder to H x W (one value: S x S); default: its most common "
+    "size with the longer side scaled to 64"
+)
+
+
+def add_image_size(p: argparse.ArgumentParser, help: str = IMAGE_SIZE_HELP) -> None:
+    """Add ``--image-size H [W]`` (parsed as ``args.image_size``: a list of 1-2 ints, or None).
+
+    Every command that reads a user's folder takes it the same way; check the
+    value with ``deepclass.data.folder.check_image_size``.
+    """
+    p.add_argument("--image-size", type=int, nargs="+", metavar=("H", "W"), default=None, help=help)
+
+
 def resolve_device(name: str = "auto"):
     """``torch.device`` for ``--device``; an unavailable device is a ``ConfigError``."""
     import torch

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from deepclass.cli.common import print_metric
+from deepclass.cli.common import IMAGE_SIZE_HELP, add_image_size, print_metric
 
 ORDER = 30
 
@@ -44,7 +44,12 @@ HELP = {
     "flip": "random horizontal-flip augmentation",
     "pad_mode": "crop padding: reflect or constant",
     "cutout": "cutout augmentation: zero a random square of this size (0 = off)",
-    "loader": "memory (batched in-memory iterator) or dataloader (per-image DataLoader)",
+    "loader": "auto (memory if it fits, else stream), memory (batched in-memory iterator), "
+    "stream (a user folder from its on-disk cache of resized images) or dataloader",
+    "image_size": IMAGE_SIZE_HELP,
+    "skip_bad_images": "leave unreadable image files out (listed in RUN/skipped_images.txt)",
+    "crop_scale": "random resized crop: area fractions MIN MAX of the box (e.g. 0.35 1)",
+    "crop_ratio": "random resized crop: aspect ratios MIN MAX (default 0.75 1.333)",
     "num_workers": "DataLoader workers (--loader dataloader only)",
     "data_device": "auto (data on the training device) or cpu",
     "binary": "one logit + BCE for a 2-class data set (default: auto)",
@@ -120,6 +125,10 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=_devices, metavar="N", **kw)
         elif name == "betas":
             p.add_argument(flag, type=float, nargs=2, metavar=("B1", "B2"), **kw)
+        elif name in ("crop_scale", "crop_ratio"):
+            p.add_argument(flag, type=float, nargs=2, metavar=("MIN", "MAX"), **kw)
+        elif name == "image_size":
+            add_image_size(p, kw["help"])
         elif name == "model_kwargs":
             p.add_argument(flag, type=_mapping, metavar="MAPPING", **kw)
         elif bool in args:
@@ -160,12 +169,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data-dir", metavar="DIR")
     e.add_argument("--batch-size", type=int, default=512)
     e.add_argument("--out", metavar="DIR", help="where the PNG goes (default: the run directory)")
+    add_image_size(e, "resize a folder's images to H x W (default: the size the checkpoint "
+                   "was trained at)")  # fmt: skip
+    e.add_argument("--skip-bad-images", action="store_true", help=HELP["skip_bad_images"])
     e.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="top-k classes of image files")
     pr.add_argument("checkpoint", metavar="CKPT")
     pr.add_argument("images", nargs="+", metavar="IMAGE")
     pr.add_argument("--top-k", type=int, default=3)
+    add_image_size(pr, "resize the images to H x W (default: the size the checkpoint was "
+                   "trained at)")  # fmt: skip
     pr.set_defaults(func=cmd_predict)
 
     x = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (verified)")
@@ -181,8 +195,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from deepclass.lightning.train import resolve_resume, train
 
     overrides = {k: getattr(args, k) for k in FIELD_NAMES if getattr(args, k, None) is not None}
-    if overrides.get("betas") is not None:
-        overrides["betas"] = tuple(overrides["betas"])
+    for name in ("betas", "crop_scale", "crop_ratio"):
+        if overrides.get(name) is not None:
+            overrides[name] = tuple(overrides[name])
     config_file = args.config
     if args.resume is not None and config_file is None:
         # resuming: the run's own saved options are the base; flags still win
@@ -212,9 +227,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         split=args.split,
         batch_size=args.batch_size,
         out=args.out,
+        image_size=args.image_size,
+        skip_bad_images=args.skip_bad_images,
     )
     print(f"checkpoint: {r.checkpoint}")
-    print(f"data: {r.dataset} {r.split} ({r.n:,} samples), loss {r.loss:.4f}")
+    size = f", resized to {r.image_size[0]}x{r.image_size[1]}" if r.image_size else ""
+    print(f"data: {r.dataset} {r.split} ({r.n:,} samples{size}), loss {r.loss:.4f}")
+    if r.skipped:
+        print(f"data: skipped {len(r.skipped)} unreadable image file(s):")
+        for where, why in r.skipped:
+            print(f"  {where}: {why}")
     print("per-class accuracy:")
     width = max(len(c) for c in r.classes)
     for c, a, n in zip(r.classes, r.per_class, r.confusion.sum(axis=1), strict=True):
@@ -227,7 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from deepclass.lightning.inference import predict
 
-    for pred in predict(args.checkpoint, args.images, top_k=args.top_k):
+    for pred in predict(args.checkpoint, args.images, top_k=args.top_k, image_size=args.image_size):
         print(Path(pred.path).name + "  " + "  ".join(f"{c} {p:.4f}" for c, p in pred.top))
     return 0
 

@@ -3,7 +3,8 @@
 ``BatchIterator`` is the fast path every rung can use: the data set lives in
 one tensor, a batch is one indexing operation, and augmentation (random crop
 with padding, horizontal flip) is a handful of tensor ops per batch, not
-Python work per image. ``ArrayTorchDataset`` is the per-image
+Python work per image; a photo folder adds a random resized crop
+(``random_resized_crop``: one ``grid_sample`` for the whole batch). ``ArrayTorchDataset`` is the per-image
 ``torch.utils.data.Dataset`` view of the same arrays, for ``DataLoader`` and
 Lightning code that expects one.
 """
@@ -98,6 +99,46 @@ def _crop_flip(
     return x
 
 
+def random_resized_crop(
+    x: torch.Tensor,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Crop a random box from each image of ``x (N, C, H, W)`` and resize it back to ``H x W``.
+
+    Each box covers a fraction of the image area drawn uniformly from
+    ``scale`` with an aspect ratio (width / height) drawn log-uniformly from
+    ``ratio``, clamped to fit the image, at a uniform position (the
+    Inception-style crop, without per-image retries). All boxes are resampled
+    bilinearly by one ``affine_grid`` + ``grid_sample``. uint8 in, uint8 out
+    (rounded); float in, float out.
+    """
+    lo, hi = (float(v) for v in scale)
+    rlo, rhi = (float(v) for v in ratio)
+    if not 0 < lo <= hi <= 1:
+        raise ConfigError(f"crop scale must satisfy 0 < min <= max <= 1, got {[lo, hi]}")
+    if not 0 < rlo <= rhi:
+        raise ConfigError(f"crop ratio must satisfy 0 < min <= max, got {[rlo, rhi]}")
+    n, _, h, w = x.shape
+    u = torch.rand(n, 4, generator=generator).to(x.device)
+    area = lo + (hi - lo) * u[:, 0]
+    r = torch.exp(math.log(rlo) + (math.log(rhi) - math.log(rlo)) * u[:, 1])
+    # box size as fractions of the width and height: fw * fh = area, (fw * w) / (fh * h) = r
+    fw = torch.sqrt(area * r * h / w).clamp(max=1.0)
+    fh = torch.sqrt(area / r * w / h).clamp(max=1.0)
+    cx = (2 * u[:, 2] - 1) * (1 - fw)  # box centre in [-1, 1] coordinates, box inside the image
+    cy = (2 * u[:, 3] - 1) * (1 - fh)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = fw, cx, fh, cy
+    xf = x if x.is_floating_point() else x.float()
+    grid = torch.nn.functional.affine_grid(theta.to(xf.dtype), list(x.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(
+        xf, grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return out if x.is_floating_point() else out.round_().clamp_(0, 255).to(x.dtype)
+
+
 def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Set one random ``size x size`` square per image of ``x (N, C, H, W)`` to 0.
 
@@ -122,14 +163,19 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator | None = None)
 class Augment:
     """Batched augmentation: random crop with ``crop_padding`` pixels of padding, then a random flip.
 
-    ``cutout`` (a square size, 0 = off) is applied separately, after
-    normalisation (``apply_cutout``), so that the square holds the mean colour.
+    ``resized_crop_scale`` (area fractions ``(min, max)``; None = off) adds a
+    random resized crop before them, with aspect ratios in
+    ``resized_crop_ratio``. ``cutout`` (a square size, 0 = off) is applied
+    separately, after normalisation (``apply_cutout``), so that the square
+    holds the mean colour.
     """
 
     crop_padding: int = 0
     flip: bool = False
     pad_mode: str = "reflect"
     cutout: int = 0
+    resized_crop_scale: tuple[float, float] | None = None
+    resized_crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     def apply_cutout(
         self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -141,11 +187,47 @@ class Augment:
             raise ConfigError(
                 f"augmentation needs image batches (N, C, H, W), got shape {tuple(x.shape)}"
             )
+        if self.resized_crop_scale is not None:
+            x = random_resized_crop(x, self.resized_crop_scale, self.resized_crop_ratio, generator)
         return _crop_flip(x, self.crop_padding, self.flip, generator, self.pad_mode)
 
     @property
     def active(self) -> bool:
-        return self.crop_padding > 0 or self.flip or self.cutout > 0
+        return (
+            self.crop_padding > 0
+            or self.flip
+            or self.cutout > 0
+            or self.resized_crop_scale is not None
+        )
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random stream of epoch ``epoch``: resuming at epoch e replays exactly epoch e."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+
+
+def prepare_images(
+    x: torch.Tensor,
+    augment: Augment | None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None,
+    dtype: torch.dtype,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """A batch as a model takes it: augment (stored dtype), uint8 -> ``dtype`` in [0, 1],
+    ``transform`` (a normalisation), then cutout. ``x: (N, C, H, W)`` or ``(N, D)``.
+
+    The generator drives the CPU draws (device tensors draw from the device's stream).
+    """
+    gen = generator if x.device.type == "cpu" else None
+    if augment is not None and augment.active:
+        x = augment(x, gen)
+    if x.dtype == torch.uint8:
+        x = x.to(dtype).div_(255.0)
+    if transform is not None:
+        x = transform(x)
+    if augment is not None:
+        x = augment.apply_cutout(x, gen)
+    return x
 
 
 class BatchIterator:
@@ -158,12 +240,14 @@ class BatchIterator:
     ``set_epoch`` picks the epoch explicitly. Augmentation runs on the
     stored dtype (uint8 images are cropped and flipped before conversion);
     ``transform`` (e.g. a normalisation) runs after conversion. Batches are
-    cut from chunks of about ``CHUNK_IMAGES`` prepared at once. With
+    cut from chunks of about ``CHUNK_IMAGES`` (fewer for images larger than
+    CIFAR's, at most ``CHUNK_BYTES`` of stored data) prepared at once. With
     ``num_replicas > 1`` each rank sees its own equal share of every epoch
     (the DistributedSampler contract).
     """
 
     CHUNK_IMAGES = 4096  # images prepared per tensor op (memory ~ 50 MB of float32 CIFAR)
+    CHUNK_BYTES = 4096 * 3 * 32 * 32  # stored bytes per chunk: 4096 CIFAR images, 1,000 at 64x64
 
     def __init__(
         self,
@@ -217,8 +301,13 @@ class BatchIterator:
         self.epoch = int(epoch)
 
     def _generator(self) -> torch.Generator:
-        # One stream per (seed, epoch): resuming at epoch e replays exactly epoch e.
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return epoch_generator(self.seed, self.epoch)
+
+    def chunk_images(self) -> int:
+        """Images per prepared chunk: a multiple of the batch size within the chunk limits."""
+        per_image = max(1, self.x[:1].numel() * self.x.element_size())
+        n = min(self.CHUNK_IMAGES, max(1, self.CHUNK_BYTES // per_image))
+        return max(1, n // self.batch_size) * self.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = self._generator()
@@ -230,19 +319,12 @@ class BatchIterator:
         self.epoch += 1
         # Work on chunks of many batches: a few large tensor ops amortise per-op
         # overhead; the batches are then views (slices) of the prepared chunk.
-        per_chunk = max(1, self.CHUNK_IMAGES // self.batch_size) * self.batch_size
+        per_chunk = self.chunk_images()
         for c0 in range(0, order.numel(), per_chunk):
             idx = order[c0 : c0 + per_chunk]
             xc = self.x.index_select(0, idx).to(self.device, non_blocking=True)
             yc = self.y.index_select(0, idx).to(self.device, non_blocking=True)
-            if self.augment is not None and self.augment.active:
-                xc = self.augment(xc, gen if xc.device.type == "cpu" else None)
-            if xc.dtype == torch.uint8:
-                xc = xc.to(self.dtype).div_(255.0)
-            if self.transform is not None:
-                xc = self.transform(xc)
-            if self.augment is not None:
-                xc = self.augment.apply_cutout(xc, gen if xc.device.type == "cpu" else None)
+            xc = prepare_images(xc, self.augment, self.transform, self.dtype, gen)
             for b0 in range(0, idx.numel(), self.batch_size):
                 yield xc[b0 : b0 + self.batch_size], yc[b0 : b0 + self.batch_size]
 

@@ -81,12 +81,17 @@ class ArrayDataset:
 
 @dataclass
 class DatasetSplits:
-    """The train, validation and test splits of one data set."""
+    """The train, validation and test splits of one data set.
+
+    skipped: ``(file, reason)`` of the unreadable files a folder loaded with
+    ``skip_bad_images`` left out.
+    """
 
     name: str
     train: ArrayDataset
     val: ArrayDataset
     test: ArrayDataset
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def classes(self) -> list[str]:

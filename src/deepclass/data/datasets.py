@@ -18,6 +18,13 @@ folder     90% / 10%        0     a user's folder (``val/`` is used if present)
 
 A user's folder without a ``test/`` split (``<root>/<class>/*``) first gives
 20% of its images, by a seeded permutation, to test.
+
+A user's folder is resized to ``image_size`` (default: its most common size
+scaled so the longer side is ``folder.DEFAULT_LONGEST_SIDE``), decoded once
+in ``DataLoader`` workers into the on-disk cache of ``data.stream`` and
+loaded from there; ``open_folder_stream`` serves the same cache without
+loading it (``--loader stream``). ``skip_bad_images`` leaves unreadable
+files out (``DatasetSplits.skipped`` lists them).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from deepclass.data import cifar, mnist, xor
 from deepclass.data.cache import cache_state, cached
 from deepclass.data.dataset import ArrayDataset, DatasetSplits
 from deepclass.data.download import download_dataset
-from deepclass.data.folder import read_image_folder
+from deepclass.data.folder import FolderPlan, decode_index, plan_folder
 from deepclass.data.paths import is_offline, resolve_data_dir
 from deepclass.data.splits import resolve_val_size, split_indices
 from deepclass.errors import ConfigError, DataError, MissingDataError
@@ -99,7 +106,8 @@ def find_source(name: str, data_dir: str | Path | None = None) -> Source | None:
     return None
 
 
-def _check_name(name: str) -> None:
+def check_dataset_name(name: str) -> None:
+    """A ``ConfigError`` for an unknown name, ``MissingDataError`` for a missing folder."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"dataset must be a name or a path, got {name!r}")
     if not _is_builtin(name) and not Path(name).expanduser().exists():
@@ -131,65 +139,104 @@ def _locate(name: str, data_dir: str | Path | None, offline: bool | None, progre
     return src
 
 
-def _decode(src: Source, progress: bool, image_size: tuple[int, int] | None) -> tuple[dict, dict]:
+def _decode(src: Source, progress: bool) -> tuple[dict, dict]:
+    """A built-in data set's arrays (folders decode through ``_folder_arrays``)."""
     if src.dataset == "cifar10":
         kind, path = src.spec
         return cifar.decode(kind, path, progress=progress), {
             "classes": cifar.CLASSES,
             "source": src.kind,
         }
-    if src.dataset == "mnist":
-        return mnist.decode(src.spec, progress=progress), {
-            "classes": mnist.CLASSES,
-            "source": src.kind,
-        }
-    path: Path = src.spec
-    splits, classes = read_image_folder(
-        path,
-        image_size=image_size,
-        strip_prefix=_archive_prefix(path),
-        progress=progress,
-        desc=f"decode {path.name}",
-    )
-    arrays = {}
-    for split, fs in splits.items():
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = fs.images, fs.labels
-    return arrays, {"classes": classes, "source": str(path)}
+    return mnist.decode(src.spec, progress=progress), {
+        "classes": mnist.CLASSES,
+        "source": src.kind,
+    }
 
 
-def _archive_prefix(path: Path) -> int:
-    """A user's archive usually wraps its folder in one top directory: strip it."""
-    if path.is_dir():
-        return 0
-    from deepclass.data import archive
-
-    for name, _ in archive.iter_files(path):
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        return 1 if len(parts) >= 3 and parts[0].lower() not in ("train", "test", "val") else 0
-    return 0
-
-
-def _arrays(src: Source, *, progress: bool, use_cache: bool, image_size) -> tuple[dict, dict, bool]:
+def _arrays(src: Source, *, progress: bool, use_cache: bool) -> tuple[dict, dict, bool]:
     if src.dataset == "xor":
         return {}, {"classes": xor.CLASSES, "source": src.kind}, False
-    extra = f"size={image_size}" if image_size else ""
-    return cached(
-        src.cache_name,
-        src.files,
-        lambda: _decode(src, progress, image_size),
-        extra=extra,
-        use_cache=use_cache,
-    )
+    return cached(src.cache_name, src.files, lambda: _decode(src, progress), use_cache=use_cache)
 
 
-def _carve(
-    train: ArrayDataset, val_size: int | float, seed: int
-) -> tuple[ArrayDataset, ArrayDataset]:
-    k = resolve_val_size(val_size, len(train))
+def _folder_arrays(
+    plan: FolderPlan, *, progress: bool, use_cache: bool, skip_bad: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[tuple[str, str]]]:
+    """A folder's arrays in memory: ``(arrays, good rows per split, skipped files)``.
+
+    Decoded (in workers) into the on-disk cache once, then loaded from it;
+    ``use_cache=False`` decodes in this process and writes no cache.
+    """
+    from deepclass.data.cache import load_entry
+    from deepclass.data.store import ImageStore
+
+    path = plan.index.source
+    if not use_cache:
+        splits = decode_index(
+            plan.index, plan.mode, plan.image_size, progress=progress,
+            desc=f"decode {path.name}", skip_bad=skip_bad,
+        )  # fmt: skip
+        arrays, skipped = {}, list(plan.skipped)
+        for split, fs in splits.items():
+            arrays[f"{split}_images"], arrays[f"{split}_labels"] = fs.images, fs.labels
+            skipped += fs.skipped
+        return arrays, {s: np.arange(len(fs.labels)) for s, fs in splits.items()}, skipped
+    store = ImageStore(plan, skip_bad=skip_bad)
+    try:
+        if not store.complete:
+            store.fill(progress=progress)
+        got = load_entry(store.final)
+        if got is None:  # pragma: no cover - fill() just published it
+            raise DataError(f"{path}: the decoded cache {store.final} could not be read")
+        good = {s: store.good_rows(s) for s in store.counts}
+        return got[0], good, list(store.skipped)
+    finally:
+        store.close()
+
+
+def split_rows(
+    counts: dict[str, int], val_size: int | float | None, seed: int, default_val: int | float,
+    display: str,
+) -> dict[str, tuple[str, np.ndarray | None]]:  # fmt: skip
+    """Which rows of which source split make train, val and test: ``{split: (source, rows)}``.
+
+    counts: images per source split (``train``/``val``/``test`` or ``all``).
+    rows None means the whole source in its order (no copy needed). A flat
+    folder (``all``) gives ``FOLDER_TEST_FRACTION`` to test first; val is
+    carved from train unless a ``val`` source exists and ``val_size`` is None.
+    """
+    if "all" in counts:
+        k = resolve_val_size(FOLDER_TEST_FRACTION, counts["all"])
+        rest, test = split_indices(counts["all"], k, seed)
+        source, train_rows = "all", rest
+        out = {"test": ("all", test)}
+    else:
+        if "train" not in counts:
+            raise DataError(f"{display}: no train split found")
+        if "test" not in counts:
+            raise DataError(
+                f"{display}: no test split found (expected a test/ folder next to train/)"
+            )
+        source, train_rows = "train", None
+        out = {"test": ("test", None)}
+    if "val" in counts and val_size is None:
+        return {"train": (source, train_rows), "val": ("val", None), **out}
+    n = counts[source] if train_rows is None else len(train_rows)
+    k = resolve_val_size(default_val if val_size is None else val_size, n)
     if k == 0:  # nothing to carve: keep the source order (the course helpers slice it)
-        return train, train.subset(np.arange(0))
-    tr, va = split_indices(len(train), k, seed)
-    return train.subset(tr), train.subset(va)
+        return {"train": (source, train_rows), "val": (source, np.arange(0)), **out}
+    tr, va = split_indices(n, k, seed)
+    if train_rows is not None:
+        tr, va = train_rows[tr], train_rows[va]
+    return {"train": (source, tr), "val": (source, va), **out}
+
+
+def _check_folder_options(src: Source, image_size, skip_bad_images: bool) -> None:
+    if src.dataset != "folder":
+        for flag, given in (("--image-size", image_size is not None),
+                            ("--skip-bad-images", skip_bad_images)):  # fmt: skip
+            if given:
+                raise ConfigError(f"{flag} applies to a user's image folder, not to {src.dataset}")
 
 
 def load_dataset(
@@ -201,7 +248,9 @@ def load_dataset(
     offline: bool | None = None,
     progress: bool = True,
     use_cache: bool = True,
-    image_size: tuple[int, int] | None = None,
+    image_size: tuple[int, int] | int | None = None,
+    skip_bad_images: bool = False,
+    plan: FolderPlan | None = None,
 ) -> DatasetSplits:
     """Load a data set as ``DatasetSplits`` (``.train``, ``.val``, ``.test`` ``ArrayDataset``s).
 
@@ -213,12 +262,17 @@ def load_dataset(
         None means the data set's convention (see the module docstring).
     seed: seed of the split permutation; None means the convention.
     offline: never download (default: ``$DEEPCLASS_OFFLINE``).
-    image_size: ``(H, W)`` to resize a user's folder to (default: its most
-        common size).
+    image_size: ``(H, W)`` (or ``S`` for ``S x S``) to resize a user's
+        folder to; None: its most common size scaled to a longer side of
+        ``folder.DEFAULT_LONGEST_SIDE``.
+    skip_bad_images: leave a folder's unreadable files out (listed in the
+        result's ``skipped``) instead of stopping at the first.
+    plan: the folder's ``plan_folder`` result, if the caller already has it.
     """
-    _check_name(name)
+    check_dataset_name(name)
     src = _locate(name, data_dir, offline, progress) if _is_builtin(name) else find_source(name)
     assert src is not None
+    _check_folder_options(src, image_size, skip_bad_images)
     dval, dseed = DEFAULT_VAL[src.dataset]
     seed = dseed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -233,31 +287,60 @@ def load_dataset(
             "xor", mk(x[: 200 - k], y[: 200 - k]), mk(x[200 - k :], y[200 - k :]), mk(xt, yt)
         )
 
-    arrays, meta, _ = _arrays(src, progress=progress, use_cache=use_cache, image_size=image_size)
-    classes, where = meta["classes"], str(meta.get("source", ""))
-
-    def ds(split: str) -> ArrayDataset:
-        return ArrayDataset(arrays[f"{split}_images"], arrays[f"{split}_labels"], classes, where)
-
     display = src.dataset if src.dataset != "folder" else str(src.spec)
-    if "all_images" in arrays:  # a flat <root>/<class>/* folder: carve test first
-        everything = ds("all")
-        k = resolve_val_size(FOLDER_TEST_FRACTION, len(everything))
-        rest_idx, test_idx = split_indices(len(everything), k, seed)
-        full_train, test = everything.subset(rest_idx), everything.subset(test_idx)
+    skipped: list[tuple[str, str]] = []
+    if src.dataset == "folder":
+        plan = plan or plan_folder(src.spec, image_size=image_size, skip_bad=skip_bad_images)
+        arrays, good, skipped = _folder_arrays(
+            plan, progress=progress, use_cache=use_cache, skip_bad=skip_bad_images
+        )
+        classes, where = plan.index.classes, str(src.spec)
     else:
-        if "train_images" not in arrays:
-            raise DataError(f"{display}: no train split found")
-        full_train = ds("train")
-        test = ds("test") if "test_images" in arrays else None
-        if test is None:
-            raise DataError(
-                f"{display}: no test split found (expected a test/ folder next to train/)"
-            )
-    if "val_images" in arrays and val_size is None:
-        return DatasetSplits(display, full_train, ds("val"), test)
-    train, val = _carve(full_train, dval if val_size is None else val_size, seed)
-    return DatasetSplits(display, train, val, test)
+        arrays, meta, _ = _arrays(src, progress=progress, use_cache=use_cache)
+        classes, where = meta["classes"], str(meta.get("source", ""))
+        good = {k[: -len("_labels")]: None for k in arrays if k.endswith("_labels")}
+    counts = {
+        s: len(arrays[f"{s}_labels"]) if rows is None else len(rows) for s, rows in good.items()
+    }
+    parts = {}
+    for split, (source, rows) in split_rows(counts, val_size, seed, dval, display).items():
+        base = good[source]
+        x, y = arrays[f"{source}_images"], arrays[f"{source}_labels"]
+        if base is not None and (rows is not None or len(base) != len(y)):
+            rows = base if rows is None else base[rows]  # leave unreadable rows out
+        if rows is not None:
+            x, y = x[rows], y[rows]
+        parts[split] = ArrayDataset(x, y, classes, where)
+    return DatasetSplits(display, parts["train"], parts["val"], parts["test"], skipped)
+
+
+def open_folder_stream(
+    plan: FolderPlan,
+    *,
+    val_size: int | float | None = None,
+    seed: int | None = None,
+    skip_bad_images: bool = False,
+) -> DatasetSplits:
+    """A folder's splits served from its on-disk cache (``StreamSplit``s), nothing loaded.
+
+    The splits are the same rows ``load_dataset`` would give; images not
+    cached yet are decoded on the first pass over them (``StreamBatches``).
+    """
+    from deepclass.data.store import ImageStore, StreamSplit
+
+    dval, dseed = DEFAULT_VAL["folder"]
+    seed = dseed if seed is None else seed
+    store = ImageStore(plan, skip_bad=skip_bad_images)
+    good = {s: store.good_rows(s) for s in store.counts}
+    counts = {s: len(r) for s, r in good.items()}
+    display = str(plan.index.source)
+    parts = {}
+    for split, (source, rows) in split_rows(counts, val_size, seed, dval, display).items():
+        base = good[source]
+        parts[split] = StreamSplit(
+            store, source, base if rows is None else base[rows], plan.index.classes
+        )
+    return DatasetSplits(display, parts["train"], parts["val"], parts["test"], store.skipped)
 
 
 def dataset_info(
@@ -268,7 +351,7 @@ def dataset_info(
     decode: load (through the cache) to count samples per class; False only
     reports what is on disk.
     """
-    _check_name(name)
+    check_dataset_name(name)
     src = find_source(name, data_dir)
     info: dict[str, Any] = {
         "name": name,
@@ -280,7 +363,12 @@ def dataset_info(
         return info
     info["source"] = src.kind
     info["files"] = [(str(p), _size(p)) for p in src.files]
-    if src.dataset != "xor":
+    if src.dataset == "folder":
+        from deepclass.data.store import entry_path
+
+        path = entry_path(plan_folder(src.spec, skip_bad=True))
+        info["cache"] = {"path": str(path), "present": (path / "meta.json").is_file()}
+    elif src.dataset != "xor":
         path, present = cache_state(src.cache_name, src.files)
         info["cache"] = {"path": str(path), "present": present}
     if decode:

@@ -24,17 +24,52 @@ def is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_image(src: bytes | str | os.PathLike, name: str | None = None) -> Image.Image:
-    """Open an image from bytes or a path; unreadable data raises ``DataError`` naming it."""
+def open_image(
+    src: bytes | str | os.PathLike,
+    name: str | None = None,
+    *,
+    draft: tuple[str, tuple[int, int]] | None = None,
+) -> Image.Image:
+    """Open an image from bytes or a path; unreadable data raises ``DataError`` naming it.
+
+    draft: ``(mode, (H, W))``: let a JPEG decode at the smallest of 1/2, 1/4
+    or 1/8 scale that is still at least ``(H, W)`` (Pillow's ``draft``, done
+    in the DCT domain: a 2000x1500 photo wanted at 64x85 decodes as 250x188).
+    """
     label = name or str(src if not isinstance(src, bytes) else "<bytes>")
     try:
         img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+        if draft is not None and img.format == "JPEG":
+            mode, (h, w) = draft
+            if img.width >= 2 * w and img.height >= 2 * h:  # else the scale stays 1: no-op
+                img.draft(mode, (w, h))
         img.load()
     except FileNotFoundError as e:
         raise DataError(f"image file not found: {label}") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError as e:  # Pillow's message repeats the path
+        raise DataError(f"cannot read image {label}: not an image format Pillow knows") from e
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot read image {label}: {e}") from e
     return img
+
+
+def read_image(
+    src: bytes | str | os.PathLike,
+    mode: str,
+    size: tuple[int, int] | None = None,
+    name: str | None = None,
+) -> np.ndarray:
+    """Decode one image file as uint8 ``(H, W, C)`` in ``mode``, resized to ``size=(H, W)``.
+
+    The one decoder of training, ``evaluate`` and ``predict``: JPEGs larger
+    than ``size`` decode at a reduced scale first (``open_image``'s draft),
+    then Pillow's bilinear (antialiased) resize gives exactly ``size``.
+    """
+    img = open_image(src, name, draft=(mode, tuple(size)) if size is not None else None)
+    try:
+        return to_array(img, mode, size)
+    except (OSError, ValueError) as e:  # a truncated file can fail only on conversion
+        raise DataError(f"cannot read image {name or src}: {e}") from e
 
 
 def to_array(img: Image.Image, mode: str, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -66,5 +101,4 @@ def load_image(
     """
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}")
-    img = open_image(path, str(path))
-    return to_array(img, "L" if channels == 1 else "RGB", size)
+    return read_image(path, "L" if channels == 1 else "RGB", size, str(path))

@@ -38,7 +38,7 @@ SCHEDULERS = ("none", "cosine", "linear", "onecycle")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
-LOADERS = ("memory", "dataloader")
+LOADERS = ("auto", "memory", "stream", "dataloader")
 # options that only mean something for image data (an error with the xor points)
 IMAGE_OPTIONS = ("crop_padding", "cutout", "flip", "tta_flip", "tta_translate", "channels_last")
 PAD_MODES = ("reflect", "constant")
@@ -54,7 +54,12 @@ class TrainConfig:
     ``train_samples`` / ``val_samples`` / ``test_samples`` keep only the
     first N samples of a split (quick runs, tests). ``loader="memory"`` is the
     data layer's in-memory ``BatchIterator`` with batched augmentation;
-    "dataloader" is a per-image ``DataLoader`` with ``num_workers``.
+    "stream" reads a user's folder from its on-disk cache of resized images
+    (decoded on the first pass); "auto" is memory unless the folder would
+    not fit; "dataloader" is a per-image ``DataLoader`` with ``num_workers``.
+    ``image_size`` ``[H, W]`` (or ``[S]``) resizes a user's folder (None: its
+    most common size with the longer side at most 64); ``skip_bad_images``
+    leaves unreadable files out (listed in the run's ``skipped_images.txt``).
     """
 
     # data
@@ -69,7 +74,11 @@ class TrainConfig:
     flip: bool = False  # random horizontal flip
     pad_mode: str = "reflect"
     cutout: int = 0  # zero a random square of this size after normalisation (0 = off)
-    loader: str = "memory"
+    crop_scale: tuple[float, float] | None = None  # random resized crop: area fractions (off)
+    crop_ratio: tuple[float, float] | None = None  # its aspect ratios (None: 3/4 to 4/3)
+    image_size: list[int] | None = None  # a user folder's [H, W] (or [S]); None = default
+    skip_bad_images: bool = False  # a user folder: leave unreadable files out
+    loader: str = "auto"
     num_workers: int = 0
     data_device: str = "auto"  # where in-memory data lives: "auto" = the training device
 
@@ -135,6 +144,27 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), FIELD_TYPES[f.name])
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives a list
+        if self.image_size is not None:
+            from deepclass.data.folder import check_image_size
+
+            self.image_size = list(check_image_size(self.image_size, "image_size"))
+        for name in ("crop_scale", "crop_ratio"):
+            v = getattr(self, name)
+            if v is not None:
+                if len(v) != 2 or not all(isinstance(x, (int, float)) for x in v):
+                    raise ConfigError(f"{name} must be two numbers (min max), got {list(v)}")
+                setattr(self, name, tuple(float(x) for x in v))
+        if self.crop_scale is not None and not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ConfigError(
+                f"crop_scale must be area fractions 0 < min <= max <= 1, got {list(self.crop_scale)}"
+            )
+        if self.crop_ratio is not None:
+            if self.crop_scale is None:
+                raise ConfigError("crop_ratio needs crop_scale (the random resized crop is off)")
+            if not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+                raise ConfigError(
+                    f"crop_ratio must satisfy 0 < min <= max, got {list(self.crop_ratio)}"
+                )
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("scheduler", self.scheduler, SCHEDULERS)
         _choice("accelerator", self.accelerator, ACCELERATORS)
@@ -204,6 +234,9 @@ class TrainConfig:
         """Plain dict (YAML-safe: tuples become lists)."""
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        for name in ("crop_scale", "crop_ratio"):
+            if d[name] is not None:
+                d[name] = list(d[name])
         return d
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -338,8 +371,9 @@ def build_config(
 def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
     """A validated ``TrainConfig`` from a dict of options (unknown keys are an error)."""
     values = normalize_keys(values, "config")
-    if isinstance(values.get("betas"), list):
-        values["betas"] = tuple(values["betas"])
+    for name in ("betas", "crop_scale", "crop_ratio"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
     return TrainConfig(**values).validate()
 
 

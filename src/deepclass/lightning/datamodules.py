@@ -14,11 +14,18 @@ run replays exactly the epochs an uninterrupted one would. Under DDP each
 process takes its own equal share of every training epoch (the iterator's
 ``num_replicas``/``rank``) and a disjoint slice of the evaluation splits.
 ``loader="dataloader"`` switches to a per-image ``DataLoader`` (workers,
-``DistributedSampler``) for comparison or for very large folders.
+``DistributedSampler``) for comparison.
+
+A user's image folder is planned from its file headers first (``plan``:
+count, classes, the size it is resized to), so ``choose_loader`` can weigh
+the run's memory against the machine's before anything is decoded:
+``loader="auto"`` serves it from memory when it fits and streams it from
+the on-disk cache (``data.stream``, ``loader="stream"``) when it does not.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from deepclass.budget import HEADROOM, RunEstimate, available_memory, fmt_bytes
 from deepclass.data import (
     ArrayDataset,
     ArrayTorchDataset,
@@ -38,6 +46,12 @@ from deepclass.data import (
     load_dataset,
     normalize,
 )
+from deepclass.data.batching import epoch_generator
+from deepclass.data.cache import cache_dir
+from deepclass.data.datasets import BUILTIN, check_dataset_name, open_folder_stream
+from deepclass.data.folder import FolderPlan, plan_folder
+from deepclass.data.store import StreamSplit, decode_workers, entry_path
+from deepclass.data.stream import StreamBatches
 from deepclass.errors import ConfigError
 
 
@@ -73,6 +87,23 @@ def chunked_channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.nda
         mean += w * m
         sq += w * (s**2 + m**2)
     return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
+
+
+STATS_SAMPLE = 64  # training images a streamed folder's normalisation statistics come from
+
+
+def sample_channel_stats(
+    split: StreamSplit, seed: int, n: int = STATS_SAMPLE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean/std of ``n`` seeded random training images of a streamed split.
+
+    Reading (and if needed decoding, which caches them) a sample keeps the
+    statistics known before the first epoch without decoding the folder;
+    the same seed gives the same sample, so every run agrees.
+    """
+    gen = epoch_generator(seed, 0)
+    pick = torch.randperm(len(split), generator=gen)[: min(n, len(split))].sort().values
+    return chunked_channel_stats(split.images[pick.numpy()])
 
 
 class Normalize:
@@ -119,9 +150,13 @@ class ArrayDataModule(L.LightningDataModule):
     from train (None: the data set's convention). train/val/test_samples:
     keep only the first N samples of a split. normalize: per-channel
     mean/std of the training images (images only). crop_padding, flip,
-    cutout: batched training augmentation (images only). seed: the training order
+    cutout: batched training augmentation (images only); crop_scale (and
+    crop_ratio) add a random resized crop. seed: the training order
     and augmentation stream. data_device: "auto" keeps the arrays on the
     training device (a GPU holds CIFAR-10 easily), "cpu" on the host.
+    image_size, skip_bad_images: a user's folder (see ``load_dataset``).
+    loader: "memory", "stream" (a folder, from its on-disk cache),
+    "dataloader", or "auto" (memory, unless ``choose_loader`` picked stream).
     """
 
     def __init__(
@@ -140,6 +175,10 @@ class ArrayDataModule(L.LightningDataModule):
         flip: bool = False,
         pad_mode: str = "reflect",
         cutout: int = 0,
+        crop_scale: tuple[float, float] | None = None,
+        crop_ratio: tuple[float, float] | None = None,
+        image_size: tuple[int, int] | list[int] | None = None,
+        skip_bad_images: bool = False,
         seed: int = 0,
         loader: str = "memory",
         num_workers: int = 0,
@@ -153,27 +192,74 @@ class ArrayDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.limits = {"train": train_samples, "val": val_samples, "test": test_samples}
         self.use_normalize = normalize
-        self.augment = Augment(crop_padding, flip, pad_mode, cutout)
+        self.augment = Augment(
+            crop_padding, flip, pad_mode, cutout,
+            tuple(crop_scale) if crop_scale is not None else None,
+            tuple(crop_ratio) if crop_ratio is not None else (3 / 4, 4 / 3),
+        )  # fmt: skip
+        self.image_size = tuple(image_size) if image_size is not None else None
+        self.skip_bad_images = skip_bad_images
         self.seed, self.loader, self.num_workers = seed, loader, num_workers
         self.data_device, self.progress = data_device, progress
         self.splits: DatasetSplits | None = None
         self.info: DataInfo | None = None
+        self._plan: FolderPlan | None = None
+        self._prepared: DatasetSplits | None = None
 
     # ------------------------------------------------------------ loading
+    @property
+    def is_folder(self) -> bool:
+        return self.dataset not in BUILTIN
+
+    def plan(self) -> FolderPlan | None:
+        """A user folder's plan (file headers only, nothing decoded); None for CIFAR-10/MNIST/XOR."""
+        check_dataset_name(self.dataset)  # an unknown name or a missing folder, said plainly
+        if not self.is_folder:
+            for flag, given in (
+                ("--image-size", self.image_size is not None),
+                ("--skip-bad-images", self.skip_bad_images),
+                ("--loader stream", self.loader == "stream"),
+            ):
+                if given:
+                    raise ConfigError(
+                        f"{flag} applies to a user's image folder, not to {self.dataset}"
+                    )
+            return None
+        if self._plan is None:
+            self._plan = plan_folder(
+                self.dataset, image_size=self.image_size, skip_bad=self.skip_bad_images
+            )
+        return self._plan
+
+    def planned_info(self) -> DataInfo | None:
+        """Shapes and classes of a user folder from its plan (before decoding); else None."""
+        plan = self.plan()
+        if plan is None:
+            return None
+        return DataInfo(self.dataset, plan.input_shape, list(plan.index.classes), True)
+
     def _load(self) -> DatasetSplits:
+        if self.loader == "stream":
+            return open_folder_stream(
+                self.plan(), val_size=self.val_size, seed=None,
+                skip_bad_images=self.skip_bad_images,
+            )  # fmt: skip
         return load_dataset(
-            self.dataset, self.data_dir, val_size=self.val_size, progress=self.progress
-        )
+            self.dataset, self.data_dir, val_size=self.val_size, progress=self.progress,
+            image_size=self.image_size, skip_bad_images=self.skip_bad_images,
+            plan=self.plan(),
+        )  # fmt: skip
 
     def prepare_data(self) -> None:
-        """Decode the data set into the cache (once per machine)."""
-        self._load()
+        """Decode the data set into the cache (once per machine); setup reuses what it loaded."""
+        if self.splits is None and self._prepared is None:
+            self._prepared = self._load()
 
     def setup(self, stage: str | None = None) -> None:
         """Load the splits (cached), apply the sample limits, compute the statistics."""
         if self.splits is not None:
             return
-        splits = self._load()
+        splits, self._prepared = self._prepared or self._load(), None
         parts = {}
         for split, ds in splits:
             n = self.limits[split]
@@ -181,15 +267,29 @@ class ArrayDataModule(L.LightningDataModule):
         for split, ds in parts.items():
             if len(ds) == 0:
                 raise ConfigError(f"data set {splits.name}: the {split} split is empty")
-        self.splits = DatasetSplits(splits.name, parts["train"], parts["val"], parts["test"])
+        self.splits = DatasetSplits(
+            splits.name, parts["train"], parts["val"], parts["test"], splits.skipped
+        )
         train = self.splits.train
         mean = std = None
         if self.use_normalize and train.is_image:
-            m, s = chunked_channel_stats(train.images)
+            if isinstance(train, StreamSplit):
+                m, s = sample_channel_stats(train, self.seed)
+            else:
+                m, s = chunked_channel_stats(train.images)
             mean, std = [float(v) for v in m], [float(max(v, 1e-6)) for v in s]
         self.info = DataInfo(
             self.splits.name, train.sample_shape, list(train.classes), train.is_image, mean, std
         )
+
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """``(file, reason)`` of the unreadable files left out so far (``skip_bad_images``)."""
+        s = self.splits
+        if s is None:
+            return []
+        if isinstance(s.train, StreamSplit):
+            return list(s.train.store.skipped)
+        return list(s.skipped)
 
     def describe(self) -> str:
         """One line: the data set, its split sizes and input shape."""
@@ -223,6 +323,13 @@ class ArrayDataModule(L.LightningDataModule):
     def _iterator(self, ds: ArrayDataset, *, train: bool) -> BatchIterator | DataLoader:
         world, rank = self._world()
         augment = self.augment if (train and ds.is_image and self.augment.active) else None
+        if isinstance(ds, StreamSplit):
+            if world > 1:
+                raise ConfigError("--loader stream runs on one device; use --devices 1")
+            return StreamBatches(
+                ds, self.batch_size if train else self.eval_batch_size, shuffle=train,
+                seed=self.seed, augment=augment, transform=self._transform(),
+            )  # fmt: skip
         if self.loader == "dataloader":
             return self._dataloader(ds, train, augment, world, rank)
         if not train and world > 1:
@@ -332,6 +439,10 @@ def build_datamodule(cfg) -> ArrayDataModule:
         normalize=cfg.normalize,
         crop_padding=cfg.crop_padding,
         cutout=cfg.cutout,
+        crop_scale=cfg.crop_scale,
+        crop_ratio=cfg.crop_ratio,
+        image_size=cfg.image_size,
+        skip_bad_images=cfg.skip_bad_images,
         flip=cfg.flip,
         pad_mode=cfg.pad_mode,
         seed=cfg.seed,
@@ -347,3 +458,146 @@ def build_datamodule(cfg) -> ArrayDataModule:
     if cfg.dataset == "xor":
         return XORDataModule(**kwargs)
     return ImageFolderDataModule(cfg.dataset, **kwargs)
+
+
+# ---------------------------------------------------------------- memory before decoding
+
+FIT_SIDES = (1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32)  # sizes a refusal may suggest
+
+
+def folder_estimate(
+    plan: FolderPlan,
+    loader: str,
+    model_peak: int,
+    *,
+    batch_size: int,
+    eval_batch_size: int,
+    model_state: int = 0,
+) -> RunEstimate:
+    """The peak memory of a run on ``plan``'s folder with ``loader`` ("memory" or "stream").
+
+    model_peak: activations of the larger of a training and an evaluation
+    batch; model_state: parameters, gradients and optimizer state (bytes).
+    In memory the images are held twice (the loaded cache entry and the
+    iterator's batch-ordered copy) and prepared in float chunks; streaming
+    holds only the batches in flight. Decoding holds a full-size image per
+    worker. The parts are what the run adds to the process as it is now,
+    compared with what ``available_memory`` says a new allocation can get.
+    """
+    per_image = plan.decoded_bytes // max(1, plan.num_images)
+    ch, cw = plan.common_size
+    workers = max(1, decode_workers(plan.num_images))
+    parts = {
+        "model": model_state,
+        "activations": model_peak,
+        "decoding": workers * ch * cw * plan.channels * 2,
+    }
+    if loader == "stream":
+        # batches decoded ahead by the workers (uint8), and the one in use as floats too
+        b = max(batch_size, eval_batch_size)
+        parts["batches"] = (2 * workers + 1) * b * per_image + 8 * b * per_image
+    else:
+        chunk = min(BatchIterator.CHUNK_IMAGES, max(1, BatchIterator.CHUNK_BYTES // per_image))
+        chunk = max(chunk, batch_size, eval_batch_size)
+        parts["decoded images"] = 2 * plan.decoded_bytes
+        parts["batches"] = chunk * per_image * 9
+    avail, source = available_memory()
+    return RunEstimate(parts, avail, source)
+
+
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def choose_loader(
+    plan: FolderPlan,
+    requested: str,
+    model_cost: Callable[[tuple[int, int, int]], tuple[int, int]],
+    *,
+    batch_size: int,
+    eval_batch_size: int,
+) -> tuple[str, RunEstimate]:
+    """The loader a folder run gets, and its estimate; ``ConfigError`` when nothing fits.
+
+    requested: "auto" (memory if it fits, else stream), "memory",
+    "dataloader" or "stream". model_cost(input_shape) -> (state bytes,
+    activation bytes). The refusal names the folder, the estimate, what is
+    available and the fix: a size that fits, or the streaming loader.
+    Streaming also needs the resized images' room on the cache's disk.
+    """
+
+    def estimate(p: FolderPlan, loader: str) -> RunEstimate:
+        state, act = model_cost(p.input_shape)
+        return folder_estimate(
+            p, "stream" if loader == "stream" else "memory", act,
+            batch_size=batch_size, eval_batch_size=eval_batch_size, model_state=state,
+        )  # fmt: skip
+
+    def fitting(loader: str) -> str | None:
+        h, w = plan.image_size
+        for side in FIT_SIDES:
+            if side >= max(h, w):
+                continue
+            size = (max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w))))
+            p = _resized(plan, size)
+            if estimate(p, loader).fits:
+                return " ".join(str(v) for v in (size if size[0] != size[1] else size[:1]))
+        return None
+
+    where, size = plan.index.source, _size_text(plan.image_size)
+    if requested in ("auto", "memory", "dataloader"):
+        mem = estimate(plan, "memory")
+        if mem.fits:
+            return ("memory" if requested == "auto" else requested), mem
+        stream = estimate(plan, "stream")
+        if requested == "auto" and stream.fits:
+            _check_disk(plan)
+            return "stream", stream
+        if requested != "auto":
+            fix = fitting("memory")
+            alt = f"--image-size {fix}" if fix else "a smaller --image-size"
+            alt += " or --loader stream" if stream.fits else ""
+            raise ConfigError(
+                f"{where}: at {size} this run needs about {fmt_bytes(mem.total)} in memory "
+                f"({mem.breakdown()}), but this machine has {_avail_text(mem)}; use {alt}"
+            )
+    stream = estimate(plan, "stream")
+    if not stream.fits:
+        fix = fitting("stream")
+        alt = f"--image-size {fix}" if fix else "a smaller --image-size"
+        raise ConfigError(
+            f"{where}: at {size} this run needs about {fmt_bytes(stream.total)} even streaming "
+            f"from disk ({stream.breakdown()}), but this machine has {_avail_text(stream)}; "
+            f"use {alt} or a smaller --batch-size"
+        )
+    _check_disk(plan)
+    return "stream", stream
+
+
+def _avail_text(est: RunEstimate) -> str:
+    """``23.8 GB available (MemAvailable; 20.2 GB of it usable)``."""
+    return (
+        f"{fmt_bytes(est.available)} available ({est.source}; "
+        f"{fmt_bytes(HEADROOM * est.available)} of it usable)"
+    )
+
+
+def _resized(plan: FolderPlan, size: tuple[int, int]) -> FolderPlan:
+    return FolderPlan(plan.index, plan.mode, size, plan.common_size, False, plan.skipped)
+
+
+def _check_disk(plan: FolderPlan) -> None:
+    """The streaming cache needs the resized images' bytes free on the cache's disk."""
+    path = entry_path(plan)
+    if (path / "meta.json").is_file():
+        return
+    root = cache_dir()
+    probe = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free
+    need = int(plan.decoded_bytes * 1.02) + 2**20
+    if need > free:
+        raise ConfigError(
+            f"{plan.index.source}: its resized images need {fmt_bytes(need)} in the cache "
+            f"{root}, which has {fmt_bytes(free)} free; use a smaller --image-size or set "
+            "DEEPCLASS_CACHE to a larger disk"
+        )

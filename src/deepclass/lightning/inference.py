@@ -24,6 +24,10 @@ from torch import nn
 
 from deepclass.checks import check_positive_int
 from deepclass.data import BatchIterator, load_dataset, load_image, to_tensor
+from deepclass.data.datasets import BUILTIN
+from deepclass.data.folder import check_image_size
+from deepclass.data.store import StreamSplit
+from deepclass.data.stream import StreamBatches
 from deepclass.errors import CheckpointError, ConfigError
 from deepclass.files import atomic_open
 from deepclass.lightning.checkpoints import check_compatible, load_checkpoint
@@ -82,6 +86,42 @@ class EvalResult:
     confusion: np.ndarray  # (K, K) int64: row = true, column = predicted
     plot: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None  # (H, W) a folder's images were resized to
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # unreadable files left out
+
+
+def inference_size(
+    module: ClassifierModule, image_size: Sequence[int] | None, ckpt_path: str | os.PathLike
+) -> tuple[int, int] | None:
+    """The ``(H, W)`` new images are resized to: the checkpoint's own, or ``image_size``.
+
+    A size other than the one trained at is accepted only if the model runs
+    on it (a convolutional net with global pooling does; one whose linear
+    layer was sized for the training images does not: ``ConfigError``).
+    None for a model of feature vectors.
+    """
+    shape = [int(v) for v in module.hparams["input_shape"]]
+    if len(shape) != 3:
+        if image_size is not None:
+            raise ConfigError(
+                f"--image-size: checkpoint {ckpt_path} holds a model of feature vectors "
+                f"{tuple(shape)}, not images"
+            )
+        return None
+    trained = (shape[1], shape[2])
+    size = check_image_size(image_size) or trained
+    if size != trained:
+        try:
+            with torch.no_grad():
+                module.inference_model()(torch.zeros(1, shape[0], *size))
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                f"--image-size {size[0]} {size[1]}: the model in {ckpt_path} was trained at "
+                f"{trained[0]}x{trained[1]} and cannot take {size[0]}x{size[1]} inputs "
+                f"({first}); leave --image-size out to resize to {trained[0]}x{trained[1]}"
+            ) from None
+    return size
 
 
 def evaluate(
@@ -93,12 +133,18 @@ def evaluate(
     batch_size: int = 512,
     out: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
+    image_size: Sequence[int] | None = None,
+    skip_bad_images: bool = False,
 ) -> EvalResult:
     """Accuracy, per-class accuracy and confusion matrix of a checkpoint on ``split``.
 
     dataset: default the one the checkpoint was trained on. out: directory
     for ``confusion_matrix-<dataset>-<split>.png`` (default: the checkpoint's
-    run directory, else beside the checkpoint).
+    run directory, else beside the checkpoint). A user's folder is resized
+    to the size the checkpoint was trained at (or ``image_size``, if the
+    model takes it) in its colour mode, and streamed from its on-disk cache
+    when its images would not fit in memory; ``skip_bad_images`` leaves
+    unreadable files out.
     """
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got {split!r}")
@@ -107,19 +153,37 @@ def evaluate(
     name = dataset or hp.get("dataset")
     if not name:
         raise ConfigError(f"checkpoint {ckpt_path} records no data set; pass --dataset")
-    ds = getattr(load_dataset(name, data_dir, progress=False), split)
+    size = None
+    if name in BUILTIN:
+        for flag, given in (("--image-size", image_size), ("--skip-bad-images", skip_bad_images)):
+            if given:
+                raise ConfigError(f"{flag} applies to a user's image folder, not to {name}")
+        ds = getattr(load_dataset(name, data_dir, progress=False), split)
+        skipped: list[tuple[str, str]] = []
+    else:
+        size = inference_size(module, image_size, ckpt_path)
+        ds, skipped = _folder_split(name, split, hp, size, skip_bad_images)
+    trained = tuple(int(v) for v in hp["input_shape"][1:])
     check_compatible(
-        hp, ckpt_path, num_classes=ds.num_classes, input_shape=ds.sample_shape, dataset=name
-    )
+        hp, ckpt_path, num_classes=ds.num_classes, dataset=name,
+        input_shape=ds.sample_shape if size is None or size == trained else None,
+    )  # fmt: skip
     model = module.inference_model().to(device)
-    it = BatchIterator.from_dataset(ds, batch_size, shuffle=False, device=device)
+    if isinstance(ds, StreamSplit):
+        it = StreamBatches(ds, batch_size, shuffle=False)
+    else:
+        it = BatchIterator.from_dataset(ds, batch_size, shuffle=False, device=device)
     preds, total_loss = [], 0.0
     with torch.no_grad():
         for xb, yb in it:
+            xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
             total_loss += float(module.loss(logits, yb)) * len(yb)
             preds.append(module.metric_input(logits).cpu())
     p = torch.cat(preds)
+    if isinstance(ds, StreamSplit):  # rows found unreadable while streaming are left out
+        ds = ds.subset(np.flatnonzero(~ds.store.bad[ds.source][ds.rows]))
+        skipped = list(ds.store.skipped)
     y = torch.from_numpy(ds.labels)
     pred_classes = (p >= 0.5).long() if module.binary else p
     cm = confusion_matrix(pred_classes, y, ds.num_classes)
@@ -137,8 +201,26 @@ def evaluate(
     )
     return EvalResult(
         ckpt_path, str(name), split, len(ds), acc, total_loss / max(1, len(ds)),
-        list(ds.classes), per_class_accuracy(cm), cm, plot,
+        list(ds.classes), per_class_accuracy(cm), cm, plot, image_size=size, skipped=skipped,
     )  # fmt: skip
+
+
+def _folder_split(
+    name: str, split: str, hp: dict[str, Any], size: tuple[int, int], skip_bad: bool
+) -> tuple[Any, list[tuple[str, str]]]:
+    """One split of a user's folder at ``size`` in the checkpoint's colour mode, and the
+    files left out: in memory when its images fit, else streamed from the on-disk cache."""
+    from deepclass.budget import HEADROOM, available_memory, process_rss
+    from deepclass.data.datasets import open_folder_stream
+    from deepclass.data.folder import plan_folder
+
+    mode = "L" if int(hp["input_shape"][0]) == 1 else "RGB"
+    plan = plan_folder(name, image_size=size, skip_bad=skip_bad, mode=mode)
+    if 2 * plan.decoded_bytes + process_rss() <= HEADROOM * available_memory()[0]:
+        splits = load_dataset(name, progress=False, skip_bad_images=skip_bad, plan=plan)
+    else:
+        splits = open_folder_stream(plan, skip_bad_images=skip_bad)
+    return getattr(splits, split), list(splits.skipped)
 
 
 # ---------------------------------------------------------------- predict
@@ -152,14 +234,23 @@ class Prediction:
     top: list[tuple[str, float]]
 
 
-def load_inputs(paths: Sequence[str | os.PathLike], input_shape: Sequence[int]) -> torch.Tensor:
-    """Images of any size/colour mode -> ``(N, C, H, W)`` float in [0, 1] for ``input_shape``."""
+def load_inputs(
+    paths: Sequence[str | os.PathLike],
+    input_shape: Sequence[int],
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Images of any size/colour mode -> ``(N, C, H, W)`` float in [0, 1] for ``input_shape``.
+
+    size: ``(H, W)`` other than ``input_shape``'s (``inference_size``). The
+    images are decoded and resized exactly as training decoded its folder.
+    """
     if len(input_shape) != 3:
         raise ConfigError(
             f"this checkpoint's model takes feature vectors of shape {tuple(input_shape)}, "
             "not images; predict needs an image model"
         )
     c, h, w = (int(s) for s in input_shape)
+    h, w = size or (h, w)
     arrays = [load_image(p, channels=c, size=(h, w)) for p in paths]
     return to_tensor(np.stack(arrays))
 
@@ -170,13 +261,19 @@ def predict(
     *,
     top_k: int = 3,
     device: str | torch.device = "cpu",
+    image_size: Sequence[int] | None = None,
 ) -> list[Prediction]:
-    """Top-``top_k`` class probabilities for each image file."""
+    """Top-``top_k`` class probabilities for each image file.
+
+    Each image is resized to the size the checkpoint was trained at (or
+    ``image_size``, if the model takes it), the way training resized its folder.
+    """
     if not images:
         raise ConfigError("predict needs at least one image file")
     top_k = check_positive_int(top_k, "top_k")
     module = module_from_checkpoint(ckpt_path).to(device)
-    x = load_inputs(images, module.hparams["input_shape"]).to(device)
+    size = inference_size(module, image_size, ckpt_path)
+    x = load_inputs(images, module.hparams["input_shape"], size).to(device)
     with torch.no_grad():
         probs = module.probabilities(module.inference_model()(x)).cpu()
     classes = module.hparams["classes"]

@@ -150,6 +150,7 @@ class ClassifierModule(L.LightningModule):
         checkpoint, so ``evaluate``/``predict``/``export`` can rebuild it).
     input_shape, classes, dataset, normalize_mean, normalize_std: what the
         model was trained on; inference applies the same normalisation.
+    image_size: ``(H, W)`` a user's folder was resized to (None otherwise).
     The remaining arguments are the ``TrainConfig`` options of the same names.
     """
 
@@ -185,6 +186,7 @@ class ClassifierModule(L.LightningModule):
         val_tta: bool = True,
         channels_last: bool = False,
         compile: bool = False,
+        image_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -228,6 +230,8 @@ class ClassifierModule(L.LightningModule):
                 "val_tta": bool(val_tta),
                 "channels_last": bool(channels_last),
                 "compile": bool(compile),
+                # a user folder's (H, W): predict/evaluate resize new images to it
+                "image_size": None if image_size is None else [int(v) for v in image_size],
             }
         )
         self.net = net

@@ -16,6 +16,7 @@ replays epoch e's order and augmentation from (seed, e).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -36,6 +37,7 @@ from torch import nn
 
 from deepclass.data import normalize, to_tensor
 from deepclass.errors import ConfigError
+from deepclass.files import atomic_open
 from deepclass.lightning.callbacks import (
     EpochReport,
     LineProgress,
@@ -314,7 +316,92 @@ def build_module(
         val_tta=cfg.val_tta,
         channels_last=cfg.channels_last,
         compile=cfg.compile,
+        image_size=info.input_shape[1:] if dm_is_folder(cfg) and info.is_image else None,
     )
+
+
+SKIPPED_FILE = "skipped_images.txt"
+
+
+def report_skipped(
+    dm: ArrayDataModule, run_dir: Path, say: Callable[[str], None], *, final: bool = False
+) -> None:
+    """List the files ``--skip-bad-images`` left out in ``RUN/skipped_images.txt`` and say so.
+
+    final: the run's end, when a streamed folder may have found more while
+    decoding; said again only if the count grew.
+    """
+    found = dm.skipped_files()
+    path = run_dir / SKIPPED_FILE
+    before = len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+    if not found or (final and len(found) == before):
+        return
+    with atomic_open(path, "w") as f:
+        f.write(f"# {len(found)} unreadable image file(s) left out (--skip-bad-images)\n")
+        f.writelines(f"{where}\t{why}\n" for where, why in found)
+    say(f"data: skipped {len(found)} unreadable image file(s) (listed in {path})")
+
+
+def dm_is_folder(cfg: TrainConfig) -> bool:
+    """Whether ``cfg.dataset`` is a user's image folder (not a built-in data set)."""
+    from deepclass.data.datasets import BUILTIN
+
+    return cfg.dataset not in BUILTIN
+
+
+def plan_folder_run(
+    cfg: TrainConfig,
+    dm: ArrayDataModule,
+    *,
+    net: nn.Module | None = None,
+    resume_hparams: dict[str, Any] | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """A user folder's size and memory, settled before any image is decoded.
+
+    Prints ``data: PATH: N images in K classes, resized to HxW (most common
+    size ...)`` and the memory line; picks the loader (``cfg.loader`` "auto":
+    memory if the run fits, else streaming) or raises ``ConfigError`` with
+    the estimate, what is available and the fix. Built-in data sets: nothing.
+    """
+    from deepclass.budget import model_memory
+    from deepclass.data.store import entry_path
+    from deepclass.lightning.datamodules import choose_loader
+
+    pinfo = dm.planned_info()
+    if pinfo is None:
+        return
+    plan = dm.plan()
+    say(f"data: {plan.describe()}")
+    binary = cfg.binary if cfg.binary is not None else pinfo.num_classes == 2
+    name = cfg.model or (resume_hparams or {}).get("model") or default_model(pinfo)
+    eval_batch = cfg.eval_batch_size or max(cfg.batch_size, 256)
+
+    def model_cost(shape: tuple[int, int, int]) -> tuple[int, int]:
+        if net is not None and tuple(shape) == tuple(plan.input_shape):
+            build = lambda: copy.deepcopy(net)  # noqa: E731 - moved to meta inside
+        else:
+            shaped = dataclasses.replace(pinfo, input_shape=tuple(shape))
+            build = lambda: build_net(name, shaped, cfg.model_kwargs, binary)  # noqa: E731
+        m = model_memory(
+            lambda: build().to("meta"), shape, batch_size=cfg.batch_size,
+            eval_batch_size=eval_batch, optimizer=cfg.optimizer,
+        )  # fmt: skip
+        return m.state_bytes, max(m.train_activation_bytes, m.eval_activation_bytes)
+
+    loader, est = choose_loader(
+        plan, cfg.loader, model_cost, batch_size=cfg.batch_size, eval_batch_size=eval_batch
+    )
+    dm.loader = loader
+    why = (
+        " (the resized images would not fit in memory)"
+        if cfg.loader == "auto" and loader == "stream"
+        else ""
+    )
+    say(f"memory: loader {loader}{why}; {est.summary()} ({est.breakdown()})")
+    entry = entry_path(plan)
+    found = (entry / "meta.json").is_file()
+    say(f"cache: {'resized images found in' if found else 'decoding once into'} {entry}")
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -375,6 +462,9 @@ def _train(
 
     seed_everything(cfg.seed)
     dm: ArrayDataModule = build_datamodule(cfg)
+    early = (printer or print) if rank_zero_only.rank == 0 else (lambda _s: None)
+    hp0 = resume_ckpt["hyper_parameters"] if resume_ckpt else None
+    plan_folder_run(cfg, dm, net=net, resume_hparams=hp0, say=early)
     dm.prepare_data()
     dm.setup("fit")
     info = dm.info
@@ -418,6 +508,7 @@ def _train(
         n_params = sum(p.numel() for p in net.parameters())
         say(f"run: {run_dir}" + (f" (resumed from {resume_path})" if resume_path else ""))
         say(f"data: {dm.describe()}")
+        report_skipped(dm, run_dir, say)
         say(
             f"model: {model_name} ({n_params:,} parameters{', binary' if binary else ''}); "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, "
@@ -465,6 +556,7 @@ def _train(
         classes=list(info.classes), is_global_zero=zero,
     )  # fmt: skip
     if zero:
+        report_skipped(dm, run_dir, say, final=True)
         _finish(result, say)
     result.wall_time = time.perf_counter() - t_start
     if zero:
