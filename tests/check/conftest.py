@@ -46,21 +46,35 @@ def reference_source(template: str) -> str:
     return "\n".join(lines)
 
 
+GRADED = [
+    "seed_linear",
+    "seed_layers",
+    "seed_barebones",
+    "bug_sign",
+    "bug_reg",
+    "bug_layers",
+    "bug_syntax",
+    "bug_import",
+]
+
+
 @pytest.fixture(scope="session")
-def grade():
-    """``grade(path_or_source, **kw) -> FileResult`` (results cached per file and options)."""
+def graded(tmp_path_factory) -> dict:
+    """Every submission of ``submissions/`` (but the hostile one), deepclass's own
+    implementations (``ours_TEMPLATE``) and the starter files (``starter_TEMPLATE``),
+    graded once, in one child process: name -> FileResult."""
     from deepclass.check.runner import grade_files
+    from deepclass.check.templates import template, template_names
 
-    cache: dict = {}
-
-    def run(path: Path, **kw):
-        key = (str(path), tuple(sorted(kw.items())))
-        if key not in cache:
-            kw.setdefault("timeout", 30.0)
-            (cache[key],) = grade_files([path], **kw)
-        return cache[key]
-
-    return run
+    folder = tmp_path_factory.mktemp("submissions")
+    files = {name: SUBMISSIONS / f"{name}.py" for name in GRADED}
+    for tpl in template_names():
+        files[f"ours_{tpl}"] = folder / f"ours_{tpl}.py"
+        files[f"ours_{tpl}"].write_text(reference_source(tpl))
+        files[f"starter_{tpl}"] = folder / f"starter_{tpl}.py"
+        files[f"starter_{tpl}"].write_text(template(tpl))
+    results = grade_files(list(files.values()), timeout=30.0)
+    return dict(zip(files, results, strict=True))
 
 
 def rows(result) -> dict[tuple[str, str], object]:

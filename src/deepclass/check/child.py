@@ -39,13 +39,14 @@ class _CappedWriter:
     """A text stream that keeps the first ``limit`` characters and counts the rest."""
 
     def __init__(self, limit: int) -> None:
-        self.limit, self.size, self.parts = limit, 0, []
+        self.limit, self.size, self.kept, self.parts = limit, 0, 0, []
 
     def write(self, s: str) -> int:
         s = str(s)
-        room = self.limit - sum(len(p) for p in self.parts)
+        room = self.limit - self.kept
         if room > 0:
             self.parts.append(s[:room])
+            self.kept += min(room, len(s))
         self.size += len(s)
         return len(s)
 
@@ -96,8 +97,10 @@ def describe_exception(exc: BaseException, path: str) -> tuple[str, str]:
         return "not implemented", f"raises NotImplementedError{where}"
     if isinstance(exc, SystemExit):
         return "error", f"called sys.exit({exc.code!r}){where}"
-    if isinstance(exc, MemoryError):
-        return "error", f"ran out of memory (MemoryError){where}: over the --memory-limit"
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    ):
+        return "error", f"ran out of memory{where}: it asked for more than --memory-limit allows"
     if isinstance(exc, RecursionError):
         return "error", f"RecursionError{where}: infinite recursion?"
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -312,8 +315,8 @@ def run_one(req: dict, name: str | None, tmp: str, index: int) -> dict:
 
 
 def _warm_up(torch) -> None:
-    """Pay once, before forking, for what torch loads on first use (torch.optim's step
-    machinery, autograd's engine): each fork would pay for it again."""
+    """Pay once, before forking, for what torch.optim loads on first use: each fork
+    would pay for it again."""
     p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     for opt in (
         torch.optim.SGD([p], lr=0.1, momentum=0.9),
@@ -323,32 +326,15 @@ def _warm_up(torch) -> None:
         opt.zero_grad()
         (p * p).sum().backward()
         opt.step()
-    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
-    torch.nn.functional.conv2d(x, torch.zeros(1, 1, 3, 3, dtype=torch.float64), padding=1)
 
 
-def main() -> None:
-    """Entry point of the child: read the request, grade each name, print JSON lines."""
-    req = json.loads(sys.stdin.read())
-    real_stdout = sys.stdout
-    import torch
-
-    torch.set_num_threads(1)  # a fork keeps one thread; and timings compare like with like
-    _warm_up(torch)
-    from deepclass.check.registry import course_names
-
-    course_names()
-    tmp = os.getcwd()
-
-    def send(obj: dict) -> None:
-        real_stdout.write(json.dumps(obj) + "\n")
-        real_stdout.flush()
-
-    probe = run_one(req, None, tmp, 0)
+def _grade_file(job: dict, tmp: str, send) -> None:
+    """Import probe, then one fork per name, for one file of the request."""
+    probe = run_one(job, None, tmp, 0)
     problem = probe.get("import_error") or (probe.get("crash") or {}).get("why")
     if problem:
         status = (probe.get("crash") or {}).get("status", "error")
-        for name in req["names"]:
+        for name in job["names"]:
             send(
                 {
                     "name": name,
@@ -358,9 +344,38 @@ def main() -> None:
                     "output_size": probe["output_size"],
                 }
             )
-        send({"done": True})
         return
-    for i, name in enumerate(req["names"], start=1):
+    for i, name in enumerate(job["names"], start=1):
         send({"running": name})
-        send(run_one(req, name, tmp, i))
-    send({"done": True})
+        send(run_one(job, name, tmp, i))
+
+
+def main() -> None:
+    """Entry point of the child: read the request, grade each file's names, print JSON lines.
+
+    The request: ``files`` (each ``path``, ``source``, ``names``), and ``timeout``,
+    ``memory_mb``, ``seed``, ``output_limit`` for all of them. Every line sent back
+    carries ``file``, the index of its file.
+    """
+    req = json.loads(sys.stdin.read())
+    real_stdout = sys.stdout
+    import torch
+
+    torch.set_num_threads(1)  # a fork keeps one thread; and timings compare like with like
+    if {n for f in req["files"] for n in f["names"]} & {"sgd", "sgd_momentum", "rmsprop", "adam"}:
+        _warm_up(torch)  # ~2 s (torch.optim loads torch._dynamo): only when a rule is graded
+    from deepclass.check.registry import course_names
+
+    course_names()
+    common = {k: v for k, v in req.items() if k != "files"}
+    for index, f in enumerate(req["files"]):
+        tmp = os.path.join(os.getcwd(), f"file-{index}")
+        os.makedirs(tmp, exist_ok=True)
+
+        def send(obj: dict, _i=index) -> None:
+            real_stdout.write(json.dumps(dict(obj, file=_i)) + "\n")
+            real_stdout.flush()
+
+        _grade_file(dict(common, **f), tmp, send)
+    real_stdout.write(json.dumps({"done": True}) + "\n")
+    real_stdout.flush()

@@ -28,6 +28,7 @@ from deepclass.check.compare import (
     sparse_numeric,
     tensor,
     unchanged,
+    worst_entry,
 )
 from deepclass.check.registry import Fail, Outcome, check, course_name
 
@@ -224,7 +225,7 @@ def _regularisation(fn, module, name):
         elif abs(ratio - 0.5) < 1e-6:
             what = "dW adds reg * W, the gradient of 0.5 * reg * sum(W * W): expected 2 * reg * W"
         else:
-            what = f"dW(reg) - dW(0) is {ratio:.3g} x 2 * reg * W"
+            what = f"dW(reg) - dW(0) is not 2 * reg * W; at {worst_entry(dreg, 2 * reg * W)}"
         raise Fail(what, f"{ratio:.3g}x")
     return Outcome(True, "1x")
 

@@ -178,23 +178,78 @@ def grade_file(
     progress: Callable[[str], None] | None = None,
 ) -> FileResult:
     """Run the checks of ``names`` (course names ``found`` defines) in a child process."""
-    result = FileResult(str(found.path), skipped=list(found.skipped))
-    if found.syntax_error:
-        result.problem = found.syntax_error
-        result.functions = [FunctionResult(n, _rows(n, "error", found.syntax_error)) for n in names]
-        return result
-    request = {
-        "path": str(found.path.resolve()),
-        "source": found.source,
-        "names": list(names),
-        "timeout": float(timeout),
-        "memory_mb": int(memory_mb),
-        "seed": int(seed),
-        "output_limit": OUTPUT_LIMIT,
-    }
-    tmp = tempfile.mkdtemp(prefix="deepclass-check-")
-    got: dict[str, FunctionResult] = {}
+    cb = (lambda _i, n: progress(n)) if progress else None
+    (result,) = grade(
+        [(found, names)], timeout=timeout, memory_mb=memory_mb, seed=seed, progress=cb
+    )
+    return result
+
+
+def grade(
+    jobs: Sequence[tuple[Discovery, Sequence[str]]],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    seed: int = 0,
+    progress: Callable[[int, str], None] | None = None,
+) -> list[FileResult]:
+    """Grade several files in one child process (one torch import), each name in its own
+    fork; ``jobs`` are ``(discovery, names to grade)``. ``progress(file index, name)``."""
+    results = [FileResult(str(f.path), skipped=list(f.skipped)) for f, _ in jobs]
+    runnable = []
+    for i, (found, names) in enumerate(jobs):
+        if found.syntax_error:
+            results[i].problem = found.syntax_error
+            results[i].functions = [
+                FunctionResult(n, _rows(n, "error", found.syntax_error)) for n in names
+            ]
+        elif names:
+            runnable.append(i)
+    got: dict[tuple[int, str], FunctionResult] = {}
     failure = None
+    if runnable:
+        failure = _run_child(
+            [
+                {
+                    "path": str(jobs[i][0].path.resolve()),
+                    "source": jobs[i][0].source,
+                    "names": list(jobs[i][1]),
+                }
+                for i in runnable
+            ],
+            runnable,
+            {
+                "timeout": float(timeout),
+                "memory_mb": int(memory_mb),
+                "seed": int(seed),
+                "output_limit": OUTPUT_LIMIT,
+            },
+            got,
+            progress,
+        )
+    for i in runnable:
+        result = results[i]
+        for n in jobs[i][1]:
+            fr = got.get((i, n))
+            result.functions.append(
+                fr or FunctionResult(n, _rows(n, "error", failure or "no result"))
+            )
+        for f in result.functions:
+            why = next((r.why for r in f.checks if "importing the file" in r.why), None)
+            if why:
+                result.problem = why
+                break
+    return results
+
+
+def _run_child(
+    files: list[dict], index: list[int], common: dict, got: dict, progress
+) -> str | None:
+    """Start the child on ``files``, collect its verdicts into ``got[(job index, name)]``;
+    returns why it stopped early (None when it finished)."""
+    timeout = common["timeout"]
+    count = sum(len(f["names"]) + 1 for f in files)
+    tmp = tempfile.mkdtemp(prefix="deepclass-check-")
     try:
         err_path = os.path.join(tmp, "child-stderr.txt")
         with open(err_path, "wb") as err:
@@ -209,31 +264,21 @@ def grade_file(
             )
             try:
                 assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(json.dumps(request).encode())
+                proc.stdin.write(json.dumps(dict(common, files=files)).encode())
                 proc.stdin.close()
-                # the child's own budget: each name's timeout, plus the import probe and startup
-                deadline = time.monotonic() + (len(names) + 1) * (timeout + 5) + 120
-                failure = _read(proc, deadline, got, progress)
+                # the child's own budget: each name's timeout and each file's import, plus startup
+                deadline = time.monotonic() + count * (timeout + 5) + 120
+                failure = _read(proc, deadline, got, index, progress)
             finally:
                 if proc.poll() is None:
                     _kill(proc)
                 proc.wait()
-        if failure is None and len(got) < len(names):
+        if failure is None and len(got) < sum(len(f["names"]) for f in files):
             tail = Path(err_path).read_text(errors="replace").strip().splitlines()[-1:]
             failure = "the grader's child process ended early" + (f": {tail[0]}" if tail else "")
+        return failure
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for n in names:
-        if n in got:
-            result.functions.append(got[n])
-        else:
-            result.functions.append(FunctionResult(n, _rows(n, "error", failure or "no result")))
-    for f in result.functions:
-        why = next((r.why for r in f.checks if "importing the file" in r.why), None)
-        if why:
-            result.problem = why
-            break
-    return result
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -245,7 +290,7 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _read(proc, deadline: float, got: dict, progress) -> str | None:
+def _read(proc, deadline: float, got: dict, index: list[int], progress) -> str | None:
     """Collect the child's JSON lines into ``got``; a reason string if it had to stop."""
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -269,11 +314,14 @@ def _read(proc, deadline: float, got: dict, progress) -> str | None:
                     continue
                 if msg.get("done"):
                     return None
+                i = msg.get("file")
+                if not isinstance(i, int) or not 0 <= i < len(index):
+                    continue
                 if "running" in msg:
                     if progress:
-                        progress(msg["running"])
+                        progress(index[i], msg["running"])
                 elif "name" in msg:
-                    got[msg["name"]] = _function_result(msg, _rows)
+                    got[(index[i], msg["name"])] = _function_result(msg, _rows)
     finally:
         sel.close()
 
@@ -292,16 +340,12 @@ def grade_files(
     timeout: float = DEFAULT_TIMEOUT,
     memory_mb: int = DEFAULT_MEMORY_MB,
     seed: int = 0,
-    progress: Callable[[str, str], None] | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> list[FileResult]:
     """Grade every file (see the module docstring); one :class:`FileResult` each."""
     known = course_names()
-    results = []
+    jobs = []
     for p in paths:
         found = discover(p, known)
-        names = select_names(found, only)
-        cb = (lambda n, _p=str(p): progress(_p, n)) if progress else None
-        results.append(
-            grade_file(found, names, timeout=timeout, memory_mb=memory_mb, seed=seed, progress=cb)
-        )
-    return results
+        jobs.append((found, select_names(found, only)))
+    return grade(jobs, timeout=timeout, memory_mb=memory_mb, seed=seed, progress=progress)

@@ -126,7 +126,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from deepclass.check import report
     from deepclass.check.discover import discover
     from deepclass.check.registry import course_names
-    from deepclass.check.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, grade_file, select_names
+    from deepclass.check.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, grade, select_names
     from deepclass.check.templates import template
     from deepclass.cli.common import check_flag_values
     from deepclass.errors import ConfigError
@@ -157,25 +157,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
     memory = args.memory_limit if args.memory_limit is not None else DEFAULT_MEMORY_MB
     tty = sys.stderr.isatty()
-    results = []
-    for f, names in zip(found, todo, strict=True):
 
-        def progress(name: str, _f=f, _names=names) -> None:
-            if tty:
-                i = _names.index(name) + 1
-                print(
-                    f"\rchecking {_f.path.name}: {name} ({i}/{len(_names)})\033[K",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-        fr = grade_file(
-            f, names, timeout=timeout, memory_mb=memory, seed=args.seed, progress=progress
-        )
+    def progress(i: int, name: str) -> None:
         if tty:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
-        results.append(fr)
+            print(
+                f"\rchecking {found[i].path.name}: {name}\033[K",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    results = grade(
+        list(zip(found, todo, strict=True)),
+        timeout=timeout,
+        memory_mb=memory,
+        seed=args.seed,
+        progress=progress,
+    )
+    if tty:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    for f, names, fr in zip(found, todo, results, strict=True):
         print(fr.path)
         if not names:
             print(f"  no course names{' of --only' if only else ''} found")
