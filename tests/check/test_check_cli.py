@@ -109,3 +109,23 @@ def test_bad_usage_exits_2_with_one_line(run_cli, tmp_path, args, message):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert out == ""
+
+
+def test_docs_list_every_check_with_its_bar():
+    from pathlib import Path
+
+    from deepclass.check.registry import course_names
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "check.md").read_text()
+    rows = {
+        tuple(c.strip() for c in line.strip().strip("|").split("|"))
+        for line in text.splitlines()
+        if line.startswith("| ")
+    }
+    missing = []
+    for name, entry in course_names().items():
+        for i, c in enumerate(entry.checks):
+            row = (f"`{name}`" if i == 0 else "", c.name, c.bar.replace("|", "&#124;"))
+            if row not in rows:
+                missing.append(row)
+    assert not missing

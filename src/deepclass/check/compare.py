@@ -118,13 +118,21 @@ def compare_scalar(name: str, yours: Any, ref: float, bar: float = VALUE_BAR, n=
     raise Fail(why + (f" ({hint})" if hint else ""), f"{err:.1e}")
 
 
-def worst_entry(yours: torch.Tensor, ref: torch.Tensor) -> str:
-    """Where two tensors differ most, as ``dW[3, 7]: yours -0.12, expected 0.12``."""
+def worst_entry(yours: torch.Tensor, ref: torch.Tensor, shape=None) -> str:
+    """Where two tensors differ most, as ``dW[3, 7]: yours -0.12, expected 0.12``.
+
+    shape: for entries picked from a larger tensor (a sparse gradient check), ``(index
+    of each entry in the flattened tensor, that tensor's shape)``, to name the real entry.
+    """
     diff = (yours.double() - ref.double()).abs()
     if diff.numel() == 0:
         return ""
     flat = int(diff.reshape(-1).argmax())
-    idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape))
+    if shape is not None:
+        picked, full = shape
+        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(int(picked[flat])), full))
+    else:
+        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape))
     a, b = float(yours.reshape(-1)[flat]), float(ref.reshape(-1)[flat])
     bad = int((diff > 1e-6 * (yours.abs() + ref.abs()).max().clamp(min=1e-12)).sum())
     where = f"[{', '.join(map(str, idx))}]" if idx else ""
@@ -143,11 +151,14 @@ def compare_tensor(
     c: int | None = None,
     against: str = "",
     floor: float = 0.0,
+    picked=None,
 ) -> Outcome:
     """Outcome of a tensor against ``ref`` (our implementation or a numeric gradient).
 
     floor: the smallest denominator of the relative error, for a gradient that should be
     zero (a bias before batchnorm), where a numeric gradient is all rounding noise.
+    picked: ``(flat indices, full shape)`` when ``yours``/``ref`` are entries of a larger
+    tensor (see :func:`worst_entry`).
     """
     t = tensor(yours, name, ref.shape)
     err = rel_error(t.detach(), ref, eps=max(floor, 1e-10))
@@ -157,7 +168,8 @@ def compare_tensor(
     ratio = _ratio(t.detach(), ref)
     hint = scale_diagnosis(ratio, n, c) if ratio is not None else ""
     raise Fail(
-        f"{why}; {hint}" if hint else f"{why}; {name}{worst_entry(t.detach(), ref)}", f"{err:.1e}"
+        f"{why}; {hint}" if hint else f"{why}; {name}{worst_entry(t.detach(), ref, picked)}",
+        f"{err:.1e}",
     )
 
 
