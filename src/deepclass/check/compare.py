@@ -239,3 +239,37 @@ def best_time(fn: Callable[[], Any], repeat: int = 5, budget: float = 2.0) -> fl
         if time.perf_counter() - start > budget:
             break
     return best
+
+
+def _factor(ratio: float) -> float | None:
+    """0 or 0.5 when ``ratio`` is one of them (to 1e-6), else None."""
+    return next((k for k in (0.0, 0.5) if abs(ratio - k) < 1e-6), None)
+
+
+def regularisation(
+    loss_diff: float, reg_sum: float, grads: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> Outcome:
+    """The course's L2 term: ``loss(reg) - loss(0) == reg * sum(W * W)`` (``reg_sum``) and,
+    for each gradient name, ``d(reg) - d(0) == 2 * reg * W`` (``grads[name] = (diff,
+    expected)``). Fail naming a missing term or a 1/2 factor."""
+    ratio = loss_diff / reg_sum
+    if abs(ratio - 1) > 1e-6:
+        what = {
+            0.0: "the loss has no regularisation term (reg * sum(W * W))",
+            0.5: "the loss counts 0.5 * reg * sum(W * W): the course has no 1/2 factor",
+        }.get(_factor(ratio), f"loss(reg) - loss(0) is {ratio:.3g} x reg * sum(W * W)")
+        raise Fail(what, f"{ratio:.3g}x")
+    for name, (diff, expected) in grads.items():
+        if (diff - expected).abs().max() > 1e-7 * expected.abs().max():
+            k = float((diff * expected).sum() / (expected * expected).sum())
+            what = {
+                0.0: f"{name} has no regularisation gradient (expected + 2 * reg * W)",
+                0.5: f"{name} adds reg * W, the gradient of 0.5 * reg * sum(W * W): "
+                "expected 2 * reg * W",
+            }.get(
+                _factor(k),
+                f"{name}(reg) - {name}(0) is not 2 * reg * W; at "
+                f"{name}{worst_entry(diff, expected)}",
+            )
+            raise Fail(what, f"{k:.3g}x")
+    return Outcome(True, "1x")
