@@ -410,7 +410,7 @@ def run_rung5(p: Problem) -> RungRun:
             losses.append(float(outputs["loss"]))
             timer.tick()
 
-    with _quiet_logs():
+    with quiet_logs():
         dev = p.x.device
         trainer = L.Trainer(
             accelerator="cuda" if dev.type == "cuda" else dev.type, devices=1, max_epochs=1,
@@ -425,7 +425,7 @@ def run_rung5(p: Problem) -> RungRun:
 
 
 @contextlib.contextmanager
-def _quiet_logs():
+def quiet_logs():
     """Lightning's info lines (GPU available ..., `Trainer.fit` stopped ...) off for a while."""
     names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
     loggers = [logging.getLogger(n) for n in names]
