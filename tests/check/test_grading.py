@@ -70,6 +70,7 @@ BUGS = [
     ("bug_layers", "BatchNorm", "test mode uses the running statistics", "test mode normalizes with the batch's own mean and variance"),
     ("bug_layers", "ReLU", "inputs unchanged", "ReLU.forward changed its input x in place"),
     ("bug_layers", "Linear", "forward vs ours", "out has shape (5, 4), expected (4, 5)"),
+    ("bug_layers", "MaxPool", "forward vs ours", "out has dtype float32, expected float64 (the input's dtype)"),
 ]  # fmt: skip
 
 
