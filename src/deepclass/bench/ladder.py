@@ -555,7 +555,8 @@ def rung4(ctx: Context, plan: Schedule) -> RungResult:
         "torch.autograd (nn.Module)", steps[0], steps[0] * opts["batch_size"], seconds,
         accuracy(predict(_first(norm["train"])), _first(ctx.labels("train"))), val_acc,
         accuracy(predict(norm["test"]), ctx.labels("test")), curve.points,
-        notes="epochs from a measured step time; no lookahead / TTA (rung 5 has them)",
+        notes=f"{plan.describe()} planned from a measured {plan.step_seconds:.2f} s per step; "
+        "no lookahead / TTA (rung 5 has them)",
     )  # fmt: skip
 
 
@@ -612,6 +613,7 @@ def rung5(ctx: Context, plan: Schedule, out: Path, data_dir) -> RungResult:
         seen["seconds"], _lightning_train_acc(result), curve.points[-1][1] if curve.points
         else float("nan"), test_acc, curve.points,
         notes=f"{plan.describe()} planned from a measured {plan.step_seconds:.2f} s per step; "
+        "train acc is the trainer's own running mean over its (augmented) epoch; "
         f"the trainer's run: {result.run_dir}",
     )  # fmt: skip
 
@@ -848,7 +850,8 @@ def ladder_markdown(result: LadderResult) -> str:
         f"Machine: {result.machine}",
         "",
         "Training time excludes the paused evaluations; train acc is on the first 1,000 "
-        "training images, val acc on the validation split, test acc on the whole test split.",
+        "training images (rung 5: see its note), val acc on the validation split, test acc "
+        "on the whole test split.",
         "",
         "| rung | model | parameters | forward MFLOP/image | gradient by | steps | images seen "
         "| train s | images/s | train acc | val acc | test acc |",
