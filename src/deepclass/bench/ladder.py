@@ -596,6 +596,8 @@ def rung5(ctx: Context, plan: Schedule, out: Path, data_dir) -> RungResult:
         overrides["train_samples"] = len(ctx.train)
     if len(ctx.test) < len(ctx.splits.test):
         overrides["test_samples"] = len(ctx.test)
+    if len(ctx.val) < len(ctx.splits.val):
+        overrides["val_samples"] = len(ctx.val)
     cfg = build_config(preset=RECIPE_PRESET, overrides=overrides)
     from deepclass.bench.ladder_same_model import quiet_logs
 
@@ -678,6 +680,7 @@ def run_ladder(
     budget: float = 120.0,
     num_train: int | None = None,
     num_test: int | None = None,
+    num_val: int | None = None,
     seed: int = 0,
     data_dir: str | None = None,
     device: str | torch.device = "cpu",
@@ -688,8 +691,9 @@ def run_ladder(
 ) -> LadderResult:
     """Train each of ``rungs`` (and the peer) for ``budget`` seconds; write the files to ``out``.
 
-    num_train / num_test: keep only the first images of the training / test split (quick
-    runs; the CLI offers ``--num-train`` only: its test accuracy is always on the whole split).
+    num_train / num_val / num_test: keep only the first images of the training / validation /
+    test split (quick runs; the CLI offers ``--num-train`` only: its test accuracy is always on
+    the whole split).
 
     Rows for rungs not in ``rungs`` that an earlier run wrote into the same ``out``
     (``ladder.json``) are kept, so a ladder may be run in parts (``--rungs 1,2,3`` then
@@ -707,6 +711,8 @@ def run_ladder(
     ctx = Context(splits, budget=budget, seed=seed, device=device, num_train=num_train, log=log)
     if num_test is not None:  # quick runs and tests only: the ladder's figures use all of it
         ctx.test = ctx.test.subset(np.arange(min(num_test, len(ctx.test))))
+    if num_val is not None:
+        ctx.val = ctx.val.subset(np.arange(min(num_val, len(ctx.val))))
     todo = [str(r) for r in sorted(rungs)] + ([PEER] if peer_row else [])
     previous = _previous_rows(out, {"dataset": dataset, "budget": budget, "num_train": num_train})
     plan = Schedule(1, None, float("nan"))
