@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepclass.bench.op_breakdown import PARTS
 from deepclass.bench.time_to_accuracy import time_to_accuracy
 from deepclass.lightning import build_config
 from deepclass.lightning.presets import DEFAULT_PRESET, PRESETS
@@ -92,6 +93,12 @@ def test_bench_cifar_quick_writes_its_table(run_cli, tmp_path):
     rows = [ln for ln in text.splitlines() if ln.startswith("| fp32") or ln.startswith("| bf16")]
     assert len(rows) == 4  # fp32/bf16 x NCHW/channels_last (compiled skipped in quick mode)
     assert all(r.split("|")[6].strip().endswith("%") for r in rows)
+    assert "where a bf16 channels_last training step goes" in text
+    parts = {ln.split("|")[1].strip(): ln.split("|")[3].strip() for ln in text.splitlines()
+             if ln.startswith("| ") and ln.split("|")[1].strip() in PARTS}  # fmt: skip
+    assert set(parts) == set(PARTS)
+    assert sum(float(v[:-1]) for v in parts.values()) == pytest.approx(100, abs=0.5)
+    assert float(parts["conv backward"][:-1]) > 0 and float(parts["data"][:-1]) > 0
 
 
 def test_recipe_options_are_validated():

@@ -13,12 +13,14 @@ here too (a large square matmul, best of several runs).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from deepclass.bench import BenchConfig, Table, timeit
+from deepclass.bench.op_breakdown import PARTS, profiled_data, step_breakdown
+from deepclass.data.batching import Augment, BatchIterator
 from deepclass.lightning.presets import DEFAULT_PRESET, preset_options
 from deepclass.nn.speednet import SpeedNet, flops_per_image
 
@@ -30,10 +32,37 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
     return 2 * n**3 / seconds
 
 
+def augmented_batches(batch: int, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless ``(x (batch, 3, 32, 32) float32, y (batch,))`` batches the way training makes them.
+
+    Random uint8 images (two batches' worth) through ``BatchIterator`` with the
+    preset's augmentation (2-pixel reflect translation, flip) and a normalisation.
+    """
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (2 * batch, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (2 * batch,), generator=g)
+    it = BatchIterator(images, labels, batch, seed=seed, drop_last=True,
+                       augment=Augment(crop_padding=2, flip=True, pad_mode="reflect"),
+                       transform=lambda x: x.sub_(0.5).div_(0.25))  # fmt: skip
+    while True:
+        yield from it
+
+
 def train_step_fn(
-    net: SpeedNet, batch: int, *, bf16: bool, channels_last: bool, compiled: bool, lr: float = 0.1
+    net: SpeedNet,
+    batch: int,
+    *,
+    bf16: bool,
+    channels_last: bool,
+    compiled: bool,
+    lr: float = 0.1,
+    data: bool = False,
 ) -> Callable[[], None]:
-    """A closure running one training step of ``net`` on a fixed random batch."""
+    """A closure running one training step of ``net`` on a fixed random batch.
+
+    data: draw each step's batch from ``augmented_batches`` instead (labelled
+    as data for ``op_breakdown``), so the step includes making its batch.
+    """
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -44,8 +73,19 @@ def train_step_fn(
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), generator=g)
+    batches = augmented_batches(batch) if data else None
+
+    def fetch() -> tuple[torch.Tensor, torch.Tensor]:
+        assert batches is not None
+        xb, yb = next(batches)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, yb
 
     def step() -> None:
+        nonlocal x, y
+        if batches is not None:
+            x, y = profiled_data(fetch)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y, label_smoothing=0.2)
         loss.backward()
@@ -106,4 +146,31 @@ def run(cfg: BenchConfig) -> list[Table]:
     )
     if cfg.quick:
         table.notes.append("quick configuration: compiled variants skipped")
-    return [table]
+    return [table, breakdown_table(widths, batch, cfg)]
+
+
+def breakdown_table(widths: tuple[int, ...], batch: int, cfg: BenchConfig) -> Table:
+    """Per-op time shares of a bf16 channels_last eager step, its batch made as in training."""
+    torch.manual_seed(cfg.seed)
+    step = train_step_fn(SpeedNet(widths=widths), batch, bf16=True, channels_last=True,
+                         compiled=False, data=True)  # fmt: skip
+    steps = 1 if cfg.quick else 3
+    b = step_breakdown(step, steps=steps, warmup=1)
+    table = Table(
+        f"where a bf16 channels_last training step goes (torch.profiler, {steps} step(s) "
+        f"of batch {batch})",
+        ["part", "ms per step", "share"],
+    )
+    for part in PARTS:
+        table.add(part, round(1000 * b.seconds[part], 1), f"{100 * b.share(part):.1f}%")
+    table.notes.append(
+        "self time of every profiled op, grouped by the op or its nearest enclosing op "
+        "(deepclass.bench.op_breakdown); norm/activation/pool is forward + backward; "
+        "other = loss, linear head, autocast casts, copies, fills"
+    )
+    table.notes.append(
+        f"profiled {1000 * b.profiled_s:.0f} ms of {1000 * b.wall_s:.0f} ms wall per step "
+        "(the profiler's own overhead is in the wall time); data = crop + flip + normalise of "
+        "the uint8 batch, as BatchIterator does in training"
+    )
+    return table
