@@ -301,6 +301,8 @@ def build_module(
         lr=cfg.lr,
         momentum=cfg.momentum,
         nesterov=cfg.nesterov,
+        muon_lr=cfg.muon_lr,
+        muon_momentum=cfg.muon_momentum,
         betas=cfg.betas,
         weight_decay=cfg.weight_decay,
         bias_lr_scale=cfg.bias_lr_scale,
