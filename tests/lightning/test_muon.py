@@ -130,6 +130,8 @@ def test_the_module_builds_muon_from_the_config_and_rejects_what_does_not_apply(
     assert all(g["momentum"] == 0.85 and g["nesterov"] for g in opt.param_groups if not g["muon"])
     cfg = build_config(preset="fast", overrides={"optimizer": "muon", "muon_momentum": 0.5})
     assert cfg.optimizer == "muon" and cfg.muon_momentum == 0.5
+    muon = build_config(preset="fast-muon")
+    assert (muon.optimizer, muon.batch_size, muon.alternate_flip) == ("muon", 2000, True)
     for bad, msg in (
         ({"muon_lr": 0.2}, "muon_lr applies to optimizer muon"),
         ({"optimizer": "muon", "muon_lr": 0.0}, "muon_lr must be > 0"),
@@ -137,7 +139,7 @@ def test_the_module_builds_muon_from_the_config_and_rejects_what_does_not_apply(
         ({"alternate_flip": True, "flip": False}, "alternate_flip needs flip"),
     ):
         with pytest.raises(ConfigError, match=msg):
-            build_config(preset="fast", overrides=bad)
+            build_config(preset="best", overrides=bad)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from deepclass.bench import BenchConfig, Table, timeit
 from deepclass.bench.op_breakdown import PARTS, profiled_data, step_breakdown
 from deepclass.data.batching import Augment, BatchIterator
+from deepclass.lightning.muon import Muon, muon_param_groups
 from deepclass.lightning.presets import DEFAULT_PRESET, preset_options
 from deepclass.nn.speednet import SpeedNet, flops_per_image
 
@@ -57,16 +58,25 @@ def train_step_fn(
     compiled: bool,
     lr: float = 0.1,
     data: bool = False,
+    muon: bool = False,
 ) -> Callable[[], None]:
     """A closure running one training step of ``net`` on a fixed random batch.
 
     data: draw each step's batch from ``augmented_batches`` instead (labelled
     as data for ``op_breakdown``), so the step includes making its batch.
+    muon: the ``fast`` preset's optimizer (Muon for the filters, SGD for the
+    rest) instead of Nesterov SGD for everything.
     """
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.85, nesterov=True)
+    if muon:
+        groups = net.optimizer_param_groups(lr=lr, weight_decay=0.0)
+        opt: torch.optim.Optimizer = Muon(
+            muon_param_groups(net, groups, lr=0.24, momentum=0.6), lr=lr, momentum=0.85
+        )
+    else:
+        params = [p for p in net.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.85, nesterov=True)
     model = torch.compile(net) if compiled else net
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 32, 32, generator=g)
@@ -102,7 +112,8 @@ def run(cfg: BenchConfig) -> list[Table]:
     # eager: every precision x memory format; compiled: channels_last only (each compiled
     # variant costs minutes of C++ builds on 2 cores)
     variants = [(bf16, cl, False) for bf16 in (False, True) for cl in (False, True)]
-    variants += [(False, True, True), (True, True, True)]
+    if cfg.compile:
+        variants += [(False, True, True), (True, True, True)]
     if cfg.quick:  # tiny: narrow net, small batch, no compilation (minutes of C++ builds)
         widths, batch, steps = (8, 16, 16), 32, 2
         variants = [v for v in variants if not v[2]]
@@ -146,7 +157,62 @@ def run(cfg: BenchConfig) -> list[Table]:
     )
     if cfg.quick:
         table.notes.append("quick configuration: compiled variants skipped")
-    return [table, breakdown_table(widths, batch, cfg)]
+    elif not cfg.compile:
+        table.notes.append("--no-compile: compiled variants left out")
+    return [table, ab_table(widths, cfg), breakdown_table(widths, batch, cfg)]
+
+
+def ab_table(widths: tuple[int, ...], cfg: BenchConfig) -> Table:
+    """Today's ``best`` training step against the ``fast-muon`` preset's (its batch and optimizer).
+
+    Both bf16 channels_last eager, timed alternately in this process (best of
+    the rounds); images/s is what an epoch's length follows.
+    """
+    old, new = preset_options(DEFAULT_PRESET), preset_options("fast-muon")
+    cands = {
+        f"best: {old['optimizer']}, batch {old['batch_size']}": (int(old["batch_size"]),
+                                                                 old["optimizer"] == "muon"),
+        f"fast-muon: {new['optimizer']}, batch {new['batch_size']}": (int(new["batch_size"]),
+                                                                 new["optimizer"] == "muon"),
+    }  # fmt: skip
+    rounds = 3
+    if cfg.quick:
+        cands = {k: (max(8, b // 32), m) for k, (b, m) in cands.items()}
+        rounds = 1
+    steps = {}
+    for name, (batch, muon) in cands.items():
+        torch.manual_seed(cfg.seed)
+        steps[name] = (
+            batch,
+            train_step_fn(
+                SpeedNet(widths=widths),
+                batch,
+                bf16=True,
+                channels_last=True,
+                compiled=False,
+                muon=muon,
+            ),
+        )
+        steps[name][1]()  # warm-up  # fmt: skip
+    best_s = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for name, (_batch, step) in steps.items():
+            best_s[name] = min(best_s[name], timeit(step, repeat=1, warmup=0))
+    table = Table(
+        f"A/B in one run: today's configuration vs the new one (bf16 channels_last eager, best of "
+        f"{rounds} alternating rounds)",
+        ["configuration", "batch", "step (s)", "images/s", "vs today"],
+    )
+    base = None
+    for name, (batch, _step) in steps.items():
+        rate = batch / best_s[name]
+        base = base or rate
+        table.add(name, batch, round(best_s[name], 3), round(rate), f"{rate / base:.2f}x")
+    table.notes.append(
+        "muon: the filters' Newton-Schulz update (3 bf16 iterations) is in the step; per image "
+        "the FLOPs are the same, so the ratio is what the batch size and optimizer change"
+    )
+    return table
 
 
 def breakdown_table(widths: tuple[int, ...], batch: int, cfg: BenchConfig) -> Table:

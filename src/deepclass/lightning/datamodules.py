@@ -326,8 +326,10 @@ class ArrayDataModule(L.LightningDataModule):
     def _iterator(self, ds: ArrayDataset, *, train: bool) -> BatchIterator | DataLoader:
         world, rank = self._world()
         augment = self.augment if (train and ds.is_image and self.augment.active) else None
-        if augment is not None and augment.alternate_flip and (
-            isinstance(ds, StreamSplit) or self.loader == "dataloader"
+        if (
+            augment is not None
+            and augment.alternate_flip
+            and (isinstance(ds, StreamSplit) or self.loader == "dataloader")
         ):
             raise ConfigError(
                 "alternate_flip needs the in-memory loader (--loader memory); it flips by "

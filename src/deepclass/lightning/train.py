@@ -406,6 +406,16 @@ def plan_folder_run(
     say(f"cache: {'resized images found in' if found else 'decoding once into'} {entry}")
 
 
+def _optimizer_text(cfg: TrainConfig) -> str:
+    """``sgd lr 0.1``; with muon also the filters' lr: ``muon lr 0.24 (filters) + sgd lr 2.9``."""
+    if cfg.optimizer != "muon":
+        return f"{cfg.optimizer} lr {cfg.lr:g}"
+    from deepclass.lightning.module import MUON_LR
+
+    muon_lr = MUON_LR if cfg.muon_lr is None else cfg.muon_lr
+    return f"muon lr {muon_lr:g} (conv filters) + sgd lr {cfg.lr:g}"
+
+
 def _fmt_duration(seconds: float) -> str:
     m, s = divmod(seconds, 60)
     return f"{int(m)}m {s:04.1f}s" if m else f"{s:.1f}s"
@@ -513,7 +523,7 @@ def _train(
         report_skipped(dm, run_dir, say)
         say(
             f"model: {model_name} ({n_params:,} parameters{', binary' if binary else ''}); "
-            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {_optimizer_text(cfg)}, "
             f"scheduler {cfg.scheduler}" + (f", preset {cfg.preset}" if cfg.preset else "")
         )
 
