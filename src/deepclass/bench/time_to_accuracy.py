@@ -13,7 +13,7 @@ anything. Prints one line per epoch, the time to 85/90/93/94% and writes
 ``time_to_accuracy.json`` and ``time_to_accuracy.png`` (test accuracy
 against minutes of training) into the run directory.
 
-    python -m deepclass.bench.time_to_accuracy --plot docs/time_to_accuracy.png \
+    python -m deepclass.bench.time_to_accuracy --plot runs/time_to_accuracy.png \
         runs/a/version_0/time_to_accuracy.json runs/b/version_0/time_to_accuracy.json
 
 draws several such runs into one PNG (no training).
