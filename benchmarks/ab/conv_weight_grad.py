@@ -15,10 +15,11 @@ Each candidate's result is checked against oneDNN's.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
+
+from deepclass.bench import timeit
 
 # (c_in, c_out, H=W of the convolution's input and output) in SpeedNet 64/256/256
 LAYERS = [(24, 64, 31), (64, 64, 15), (64, 256, 15), (256, 256, 7), (256, 256, 3)]
@@ -68,16 +69,6 @@ def padflat(x, dy, w):
     return out.permute(0, 3, 1, 2)
 
 
-def best(fn, repeat):
-    fn()
-    t = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=1024)
@@ -98,10 +89,12 @@ def main() -> None:
         for name, fn in cands.items():
             err = (fn(x, dy, w).float() - ref).abs().max() / ref.abs().max()
             assert err < 2e-2, (name, cin, cout, hw, float(err))
-            t = best(lambda fn=fn: fn(x, dy, w), args.repeat)
+            t = timeit(lambda fn=fn, x=x, dy=dy, w=w: fn(x, dy, w), repeat=args.repeat, warmup=1)
             cells.append(f"{1000 * t:.1f} ({flops / t / 1e12:.2f})")
-        print(f"| {cin}->{cout} @{hw}x{hw} | {flops / 1e9:.1f} | " + " | ".join(cells) + " |",
-              flush=True)
+        print(
+            f"| {cin}->{cout} @{hw}x{hw} | {flops / 1e9:.1f} | " + " | ".join(cells) + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
