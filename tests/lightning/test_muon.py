@@ -170,3 +170,16 @@ def yaml_value(path, key):
     import yaml
 
     return yaml.safe_load(path.read_text())[key]
+
+
+@pytest.mark.slow
+def test_alternating_flip_refuses_the_per_image_dataloader(data_dir):
+    from deepclass.lightning.datamodules import build_datamodule
+
+    cfg = build_config(preset="fast-muon", overrides={
+        "data_dir": str(data_dir), "train_samples": 200, "val_samples": 50, "test_samples": 50,
+        "loader": "dataloader"})  # fmt: skip
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    with pytest.raises(ConfigError, match="alternate_flip needs the in-memory loader"):
+        dm.train_dataloader()
