@@ -8,7 +8,7 @@ counted from the layers (``flops_per_image``); a training step is taken as
 3x the forward FLOPs (backward = 2x forward). MFU is the achieved FLOP/s
 over this machine's measured matmul peak in the same precision, measured
 here too (the faster of a large square matmul and a GEMM run as a 1x1
-1x1 convolution, best of several runs each: ``matmul_peak``).
+convolution, best of several runs each: ``matmul_peak``).
 """
 
 from __future__ import annotations
