@@ -13,12 +13,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DEEPCLASS_DATA", str(REPO.parent / "shared" / "datasets"))
 os.environ.setdefault("DEEPCLASS_CACHE", str(REPO / ".pytest_cache" / "deepclass-data"))
 os.environ["DEEPCLASS_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# The rungs whose tensors are tiny (a (200, 3073) @ (3073, 10) matmul a step) run torch
+# single-threaded: far below where a second thread pays off, and on a shared 2-core machine
+# each multi-threaded op can wait milliseconds for the other thread to be scheduled.
+SINGLE_THREAD_DIRS = ("barebones", "ladder", "linear", "nn")
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_for_small_tensors(request):
+    """torch single-threaded for the tests under ``SINGLE_THREAD_DIRS``; restored after."""
+    if request.path.parent.name not in SINGLE_THREAD_DIRS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
