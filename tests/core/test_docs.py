@@ -178,3 +178,19 @@ def test_every_deepclass_name_in_the_course_names_table_exists():
         except (ImportError, AttributeError):
             missing.append(name)
     assert not missing
+
+
+def test_trainer_docs_name_every_train_config_option() -> None:
+    """docs/lightning-trainer.md's option table names every ``TrainConfig`` field (a new option
+    that is not documented fails here); ``preset`` is documented in its own table."""
+    import dataclasses
+
+    from deepclass.lightning.config import TrainConfig
+
+    text = (REPO / "docs" / "lightning-trainer.md").read_text()
+    missing = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "preset" and f"`{f.name}`" not in text
+    ]
+    assert not missing, f"docs/lightning-trainer.md lacks options {missing}"
