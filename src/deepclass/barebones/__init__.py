@@ -3,7 +3,7 @@
 Models are plain functions of explicit parameter tensors; autograd computes
 the gradients and a hand-written SGD loop applies them.
 
-- ``models``: ``flatten``, ``two_layer_fc``, ``three_layer_convnet``,
+- ``models``: ``flatten``, ``linear``, ``two_layer_fc``, ``three_layer_convnet``,
   ``random_weight`` (Kaiming normal), ``zero_weight`` and the parameter builders
 - ``train``: ``check_accuracy``, ``train`` (the seed's SGD loop), the seed's own
   ``check_accuracy_part2`` / ``train_part2`` (default loaders from
@@ -14,6 +14,7 @@ the gradients and a hand-written SGD loop applies them.
 from deepclass.barebones.models import (
     FunctionalModel,
     flatten,
+    linear,
     random_weight,
     three_layer_convnet,
     three_layer_convnet_params,
@@ -38,6 +39,7 @@ __all__ = [
     "check_accuracy_part2",
     "cifar10_loaders",
     "flatten",
+    "linear",
     "random_weight",
     "run_cifar10",
     "set_default_loaders",

@@ -24,6 +24,7 @@ from deepclass.errors import ConfigError
 from deepclass.registry import register_model
 
 TWO_LAYER_FC_PARAMS = ("w1", "w2")
+LINEAR_PARAMS = ("w", "b")
 THREE_LAYER_CONVNET_PARAMS = ("conv_w1", "conv_b1", "conv_w2", "conv_b2", "fc_w", "fc_b")
 # seed 000: conv 5x5 with zero-padding 2, then conv 3x3 with zero-padding 1
 CONV1_PADDING, CONV2_PADDING = 2, 1
@@ -111,6 +112,23 @@ def two_layer_fc(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tenso
     _check_dtype("two_layer_fc", x, w1)
     x = F.relu(x.mm(w1))
     return x.mm(w2)
+
+
+def linear(x: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A linear classifier: ``flatten(x).mm(w) + b``.
+
+    x: ``(N, d1, ..., dM)`` float, flattened to ``(N, D)``.
+    params: ``[w (D, C), b (C,)]``. Returns scores ``(N, C)``.
+    """
+    w, b = _unpack(params, LINEAR_PARAMS, "linear")
+    _check_x("linear", x)
+    if x.ndim < 2:
+        raise ConfigError(f"linear: x must be a batch (N, ...), got shape {tuple(x.shape)}")
+    x = flatten(x)
+    _expect("linear", "w", w, (x.shape[1], None), f"(D, C) with D = {x.shape[1]}")
+    _expect("linear", "b", b, (w.shape[1],), f"(C,) with C = {w.shape[1]}")
+    _check_dtype("linear", x, w)
+    return x.mm(w) + b
 
 
 def _conv_out(size: int, kernel: int, padding: int) -> int:

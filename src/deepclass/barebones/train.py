@@ -214,11 +214,12 @@ def train(
     params: Sequence[torch.Tensor],
     learning_rate: float,
     loader_train: Iterable,
-    loader_val: Iterable,
+    loader_val: Iterable | None,
     epochs: int = 1,
     print_every: int = 100,
     *,
     log: Callable[[str], None] | None = print,
+    on_step: Callable[[int, float], bool | None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model_fn`` on ``loader_train`` with plain SGD, updating ``params`` in place.
 
@@ -226,7 +227,9 @@ def train(
     ``torch.no_grad()`` ``w -= learning_rate * w.grad; w.grad.zero_()``.
     Every ``print_every`` iterations (counted over all epochs from 0) it logs
     ``Iteration t, loss = L`` and the validation accuracy; the accuracy is
-    also checked after the last iteration of each epoch.
+    also checked after the last iteration of each epoch. ``loader_val=None``
+    checks nothing (``val_*`` stay empty). on_step(t, loss) is called after
+    every update; returning True ends training there.
 
     Returns the history: ``loss`` (every iteration), ``val_iteration`` and
     ``val_acc`` (each check).
@@ -239,6 +242,8 @@ def train(
     history: dict[str, list[float]] = {"loss": [], "val_iteration": [], "val_acc": []}
 
     def validate(t: int) -> None:
+        if loader_val is None:
+            return
         acc = check_accuracy(loader_val, model_fn, params, split="val", log=log)
         history["val_iteration"].append(t)
         history["val_acc"].append(acc)
@@ -246,6 +251,7 @@ def train(
             log("")
 
     t = 0
+    stop = False
     for _ in range(epochs):
         checked = True
         for item in loader_train:
@@ -276,10 +282,15 @@ def train(
                 validate(t)
                 checked = True
             t += 1
+            if on_step is not None and on_step(t - 1, loss_value):
+                stop = True
+                break
         if t == 0:
             raise ConfigError("loader_train yielded no batches")
         if not checked:
             validate(t - 1)
+        if stop:
+            break
     return history
 
 

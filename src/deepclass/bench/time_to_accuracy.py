@@ -29,6 +29,28 @@ from deepclass.metrics import accuracy
 THRESHOLDS = (0.85, 0.90, 0.93, 0.94)
 
 
+def module_accuracy(trainer, pl_module, loader, *, tta: bool = True) -> float:
+    """Accuracy of ``pl_module``'s current weights over ``loader``'s ``(x, y)`` batches.
+
+    In eval mode (restored after), without gradients, under the trainer's precision
+    (bf16 autocast for a bf16 run); ``tta`` uses the module's test-time augmentation
+    (``eval_logits``), else one view.
+    """
+    was_training = pl_module.training
+    pl_module.eval()
+    preds, labels = [], []
+    try:
+        with torch.no_grad(), trainer.precision_plugin.forward_context():
+            for x, y in loader:
+                x = x.to(pl_module.device)
+                logits = pl_module.eval_logits(x) if tta else pl_module(x)
+                preds.append(logits.argmax(1).cpu())
+                labels.append(y)
+    finally:
+        pl_module.train(was_training)
+    return accuracy(torch.cat(preds), torch.cat(labels))
+
+
 class TestEveryEpoch(Callback):
     """Test accuracy of the current weights after each training epoch, on a paused clock."""
 
@@ -42,18 +64,10 @@ class TestEveryEpoch(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         start = time.perf_counter()
-        loader = trainer.datamodule.test_dataloader()
-        was_training = pl_module.training
-        pl_module.eval()
-        preds, labels = [], []
-        with torch.no_grad(), trainer.precision_plugin.forward_context():
-            for x, y in loader:
-                preds.append(pl_module.eval_logits(x.to(pl_module.device)).argmax(1).cpu())
-                labels.append(y)
-        pl_module.train(was_training)
+        acc = module_accuracy(trainer, pl_module, trainer.datamodule.test_dataloader())
         train_time = start - self.t0 - self.paused
         row = {"epoch": trainer.current_epoch + 1, "train_time_s": train_time,
-               "test_acc": accuracy(torch.cat(preds), torch.cat(labels))}  # fmt: skip
+               "test_acc": acc}  # fmt: skip
         self.rows.append(row)
         print(f"[time-to-accuracy] epoch {row['epoch']}: test acc {row['test_acc']:.4f} "
               f"after {train_time:.1f} s of training", flush=True)  # fmt: skip

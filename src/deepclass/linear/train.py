@@ -75,7 +75,8 @@ def train_linear_classifier(
     batch_size: int = 200,
     verbose: bool = False,
     *,
-    callback: Callable[[int, float], None] | None = None,
+    callback: Callable[[int, float], bool | None] | None = None,
+    batch_indices: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
     """Train ``W`` with minibatch SGD on ``loss_func``.
 
@@ -85,7 +86,11 @@ def train_linear_classifier(
     samples ``batch_size`` examples with replacement and takes
     ``W -= learning_rate * dW`` (W is updated in place when given).
     verbose prints ``iteration i / num_iters: loss L`` every 100 steps;
-    callback(i, loss) is called after every step (progress bars).
+    callback(i, loss) is called after every step (progress bars); a callback
+    returning True ends training after that step.
+    batch_indices: ``(num_iters, batch_size)`` int64 rows of X; step i uses
+    ``X[batch_indices[i]]`` instead of a random draw (so other code can feed
+    the very same batches, e.g. ``deepclass ladder --same-model``).
 
     Returns ``(W, loss_history)``, the losses as Python floats. Raises
     ``DivergedError`` as soon as the loss is NaN or Inf.
@@ -112,10 +117,16 @@ def train_linear_classifier(
     if y.device != X.device:
         raise ConfigError(f"y must be on X's device {X.device}, got {y.device}")
     num_train = X.shape[0]
+    if batch_indices is not None:
+        _check_batch_indices(batch_indices, num_iters, batch_size, num_train)
+        batch_indices = batch_indices.to(X.device)
 
     loss_history: list[float] = []
     for it in range(num_iters):
-        X_batch, y_batch = sample_batch(X, y, num_train, batch_size)
+        if batch_indices is None:
+            X_batch, y_batch = sample_batch(X, y, num_train, batch_size)
+        else:
+            X_batch, y_batch = X[batch_indices[it]], y[batch_indices[it]]
         loss, grad = loss_func(W, X_batch, y_batch, reg)
         loss_value = loss.item()
         loss_history.append(loss_value)
@@ -129,9 +140,27 @@ def train_linear_classifier(
         W -= learning_rate * grad
         if verbose and it % 100 == 0:
             print(f"iteration {it} / {num_iters}: loss {loss_value:f}")
-        if callback is not None:
-            callback(it, loss_value)
+        if callback is not None and callback(it, loss_value):
+            break
     return W, loss_history
+
+
+def _check_batch_indices(idx, num_iters: int, batch_size: int, num_train: int) -> None:
+    if not isinstance(idx, torch.Tensor) or idx.is_floating_point() or idx.dtype == torch.bool:
+        raise ConfigError(
+            f"batch_indices must be an int64 tensor (num_iters, batch_size), got "
+            f"{getattr(idx, 'dtype', type(idx).__name__)}"
+        )
+    if tuple(idx.shape) != (num_iters, batch_size):
+        raise ConfigError(
+            f"batch_indices must have shape (num_iters, batch_size) = ({num_iters}, "
+            f"{batch_size}), got {tuple(idx.shape)}"
+        )
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num_train):
+        raise ConfigError(
+            f"batch_indices must be rows of X in [0, {num_train}), got values in "
+            f"[{int(idx.min())}, {int(idx.max())}]"
+        )
 
 
 def predict_linear_classifier(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:

@@ -270,6 +270,7 @@ def fit(
     log_every: int = 1,
     progress: bool = False,
     on_epoch_end: Callable[[int, History], bool | None] | None = None,
+    on_step: Callable[[int, float], bool | None] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch history.
 
@@ -298,6 +299,9 @@ def fit(
     progress: a tqdm bar over each epoch's batches.
     on_epoch_end: ``f(epoch, history)`` after each epoch (1-based); returning
         True stops training.
+    on_step: ``f(step, loss)`` after each optimizer step (0-based over all
+        epochs; the batch's loss as a float); returning True ends the epoch
+        there (it still gets its history row) and stops training.
 
     Returns ``{"train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
     "seconds"}``: one float per epoch run. Random draws happen only in the
@@ -333,6 +337,8 @@ def fit(
             plot_history(history, plot_path, panels=PANELS)
             last_plot, plotted = time.monotonic(), len(history["train_loss"])
 
+    steps = [0]  # optimizer steps so far, shared with _train_epoch
+    stop = [False]
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -342,6 +348,7 @@ def fit(
                 scheduler if scheduler_interval == "step" else None,
                 check=epoch == 1,
                 bar=f"epoch {epoch}/{epochs}" if progress else None,
+                on_step=on_step, steps=steps, stop=stop,
             )  # fmt: skip
             _finite(train_loss, "training loss", epoch, optimizer)
             history["train_loss"].append(train_loss)
@@ -371,6 +378,8 @@ def fit(
                 window.update(history)
             if on_epoch_end is not None and on_epoch_end(epoch, history):
                 break
+            if stop[0]:
+                break
     finally:
         refresh(force=True)
         if writer is not None:
@@ -391,8 +400,14 @@ def _train_epoch(
     *,
     check: bool,
     bar: str | None,
+    on_step: Callable[[int, float], bool | None] | None = None,
+    steps: list[int] | None = None,
+    stop: list[bool] | None = None,
 ) -> tuple[float, float]:
-    """One pass over ``loader``; returns the running-mean ``(loss, accuracy)`` over its samples."""
+    """One pass over ``loader``; returns the running-mean ``(loss, accuracy)`` over its samples.
+
+    on_step(step, loss) after each update (``steps[0]`` counts them); a True return sets
+    ``stop[0]`` and ends the pass."""
     model.train()
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     total_correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -418,6 +433,14 @@ def _train_epoch(
         total_loss += loss.detach().double() * x.shape[0]
         total_correct += correct
         n += x.shape[0]
+        if on_step is not None:
+            step = steps[0] if steps is not None else i
+            if steps is not None:
+                steps[0] += 1
+            if on_step(step, loss.item()):
+                if stop is not None:
+                    stop[0] = True
+                break
     if n == 0:
         raise ConfigError("train_loader yielded no batches")
     return total_loss.item() / n, total_correct.item() / n

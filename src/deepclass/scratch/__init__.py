@@ -9,7 +9,8 @@ autograd is never used, not even by the fast convolution and pooling layers.
 - ``fast_layers``  FastConv, FastMaxPool: the same contracts, engineered for speed
 - ``layer_utils``  the sandwich layers (Linear_ReLU, Conv_BatchNorm_ReLU_Pool, ...)
 - ``optim``        ``sgd``, ``sgd_momentum``, ``rmsprop``, ``adam``
-- ``models``       TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, DeepConvNet
+- ``models``       TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, DeepConvNet, LinearNet,
+                   Seed000ConvNet
   (registered as ``two_layer``, ``fc``, ``conv``, ``deep_conv``)
 - ``solver``       the course's ``Solver``
 - ``experiment``   one CIFAR-10 training run (``deepclass scratch``)
@@ -42,7 +43,9 @@ from deepclass.scratch.layers import (
 from deepclass.scratch.models import (
     DeepConvNet,
     FullyConnectedNet,
+    LinearNet,
     ScratchModel,
+    Seed000ConvNet,
     ThreeLayerConvNet,
     TwoLayerNet,
     create_solver_instance,
@@ -66,12 +69,14 @@ __all__ = [
     "FastMaxPool",
     "FullyConnectedNet",
     "Linear",
+    "LinearNet",
     "Linear_BatchNorm_ReLU",
     "Linear_ReLU",
     "MaxPool",
     "ReLU",
     "ScratchModel",
     "ScratchRunConfig",
+    "Seed000ConvNet",
     "Solver",
     "SpatialBatchNorm",
     "ThreeLayerConvNet",

@@ -410,6 +410,112 @@ class ThreeLayerConvNet(ScratchModel):
         return loss + self._reg_loss(grads, ("W1", "W2", "W3")), grads
 
 
+class LinearNet(ScratchModel):
+    """A linear softmax classifier from the scratch layers: ``Linear`` then ``softmax_loss``.
+
+    params: ``W (D, C)`` from N(0, weight_scale^2), ``b (C,)`` zeros. The same model as
+    rung 1's ``X @ W`` with the bias trick, written as layers (``deepclass ladder
+    --same-model`` trains both from the same weights).
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 3 * 32 * 32,
+        num_classes: int = 10,
+        weight_scale: float = 1e-3,
+        reg: float = 0.0,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        check_positive_int(input_dim, "input_dim")
+        check_positive_int(num_classes, "num_classes")
+        check_number(weight_scale, "weight_scale", low=0)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
+        self.dtype, self.num_classes = dtype, num_classes
+        self.config = dict(input_dim=input_dim, num_classes=num_classes)
+        kw = dict(dtype=dtype, device=device)
+        self.params = {
+            "W": weight_scale * torch.randn(input_dim, num_classes, **kw),
+            "b": torch.zeros(num_classes, **kw),
+        }
+
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None):
+        """X: ``(N, d_1, ..., d_k)`` with D = prod(d_i); y: ``(N,)`` or None.
+
+        Returns scores ``(N, C)`` if y is None, else ``(loss, grads)``.
+        """
+        X = self._input(X)
+        scores, cache = Linear.forward(X, self.params["W"], self.params["b"])
+        if y is None:
+            return scores
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        _, grads["W"], grads["b"] = Linear.backward(dscores, cache)
+        return loss + self._reg_loss(grads, ("W",)), grads
+
+
+class Seed000ConvNet(ScratchModel):
+    """Seed 000's three-layer convnet from the scratch layers (fast convolutions).
+
+    ``FastConv(5x5, pad 2) - ReLU - FastConv(3x3, pad 1) - ReLU - Linear - softmax``.
+    params: ``W1 (channel_1, C, 5, 5)``, ``b1``, ``W2 (channel_2, channel_1, 3, 3)``,
+    ``b2``, ``W3 (channel_2 * H * W, num_classes)``, ``b3``: the layout of the
+    barebones ``three_layer_convnet``'s ``conv_w1 ... fc_b`` (Kaiming-normal weights,
+    zero biases, as that rung initialises them).
+    """
+
+    def __init__(
+        self,
+        input_dims: Sequence[int] = (3, 32, 32),
+        channel_1: int = 32,
+        channel_2: int = 16,
+        num_classes: int = 10,
+        reg: float = 0.0,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        C, H, W = _input_dims(input_dims)
+        for v, n in (
+            (channel_1, "channel_1"),
+            (channel_2, "channel_2"),
+            (num_classes, "num_classes"),
+        ):
+            check_positive_int(v, n)
+        self.reg = check_number(reg, "reg", low=0)
+        dtype = check_float_dtype(dtype, model=type(self).__name__)
+        self.dtype, self.num_classes = dtype, num_classes
+        self.conv_params = ({"stride": 1, "pad": 2}, {"stride": 1, "pad": 1})
+        self.config = dict(
+            input_dims=(C, H, W), channel_1=channel_1, channel_2=channel_2, num_classes=num_classes
+        )
+        kw = dict(dtype=dtype, device=device)
+        self.params = {
+            "W1": kaiming_initializer(C, channel_1, K=5, **kw),
+            "b1": torch.zeros(channel_1, **kw),
+            "W2": kaiming_initializer(channel_1, channel_2, K=3, **kw),
+            "b2": torch.zeros(channel_2, **kw),
+            "W3": kaiming_initializer(channel_2 * H * W, num_classes, **kw),
+            "b3": torch.zeros(num_classes, **kw),
+        }
+
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None):
+        """X: ``(N, C, H, W)``; y: ``(N,)`` or None. Scores, or ``(loss, grads)``."""
+        X = self._input(X)
+        p = self.params
+        h1, c1 = LU.Conv_ReLU.forward(X, p["W1"], p["b1"], self.conv_params[0])
+        h2, c2 = LU.Conv_ReLU.forward(h1, p["W2"], p["b2"], self.conv_params[1])
+        scores, c3 = Linear.forward(h2, p["W3"], p["b3"])
+        if y is None:
+            return scores
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dh2, grads["W3"], grads["b3"] = Linear.backward(dscores, c3)
+        dh1, grads["W2"], grads["b2"] = LU.Conv_ReLU.backward(dh2, c2)
+        _, grads["W1"], grads["b1"] = LU.Conv_ReLU.backward(dh1, c1)
+        return loss + self._reg_loss(grads, ("W1", "W2", "W3")), grads
+
+
 def _input_dims(input_dims: Sequence[int]) -> tuple[int, int, int]:
     if isinstance(input_dims, int) or len(input_dims) != 3:
         raise ConfigError(f"input_dims must be (C, H, W), got {input_dims!r}")

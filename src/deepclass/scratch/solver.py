@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,14 @@ class Solver:
 
     def _step(self) -> bool:
         """One update on a random minibatch; False (and no update) if the loss is not finite."""
-        num_train = self.X_train.shape[0]
-        batch_mask = torch.randperm(num_train)[: self.batch_size]
+        return self.step()
+
+    def step(self, batch_mask: torch.Tensor | None = None) -> bool:
+        """One update on the training rows ``batch_mask`` (``(B,)`` int64; None: a random
+        minibatch of ``batch_size``). Appends the loss to ``loss_history``; returns False
+        (and applies no update) if the loss is not finite."""
+        if batch_mask is None:
+            batch_mask = torch.randperm(self.X_train.shape[0])[: self.batch_size]
         X_batch = self.X_train[batch_mask].to(self.device)
         y_batch = self.y_train[batch_mask].to(self.device)
         loss, grads = self.model.loss(X_batch, y_batch)
@@ -201,11 +208,21 @@ class Solver:
         if self.verbose:
             print(text, flush=True)
 
-    def train(self, time_limit: float | None = None, return_best_params: bool = True) -> None:
+    def train(
+        self,
+        time_limit: float | None = None,
+        return_best_params: bool = True,
+        *,
+        callback: Callable[[int, Solver], bool | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """Run ``num_epochs`` epochs of ``N / batch_size`` iterations each.
 
         time_limit: seconds; training stops before an iteration that would
-        exceed it. A non-finite loss stops training (no update is applied with
+        exceed it. clock: the seconds it is measured in (default ``time.time``;
+        a clock that is paused while a caller evaluates keeps that time out).
+        callback(t, solver): after iteration t (0-based) and its accuracy
+        check; returning True ends training there (``stop_reason`` says so). A non-finite loss stops training (no update is applied with
         it). Accuracy is checked on the first and last iterations and at each
         epoch end; with return_best_params the model ends with the best
         validation parameters seen.
@@ -213,10 +230,10 @@ class Solver:
         num_train = self.X_train.shape[0]
         iterations_per_epoch = max(num_train // self.batch_size, 1)
         num_iterations = self.num_epochs * iterations_per_epoch
-        prev_time = start_time = time.time()
+        prev_time = start_time = clock()
 
         for t in range(num_iterations):
-            cur_time = time.time()
+            cur_time = clock()
             if time_limit is not None and t > 0:
                 next_time = cur_time - prev_time
                 if cur_time - start_time + next_time > time_limit:
@@ -240,7 +257,7 @@ class Solver:
 
             if self.verbose and t % self.print_every == 0:
                 self._log(
-                    f"(Time {time.time() - start_time:.2f} sec; Iteration {t + 1} / "
+                    f"(Time {clock() - start_time:.2f} sec; Iteration {t + 1} / "
                     f"{num_iterations}) loss: {self.loss_history[-1]:f}"
                 )
 
@@ -253,6 +270,9 @@ class Solver:
 
             if t == 0 or t == num_iterations - 1 or epoch_end:
                 self._check_and_keep_best()
+            if callback is not None and callback(t, self):
+                self.stop_reason = f"the callback stopped training after iteration {t + 1}"
+                break
 
         if not self.best_params:  # stopped before the first check: the current params are finite
             self.best_params = {k: v.clone() for k, v in self.model.params.items()}
