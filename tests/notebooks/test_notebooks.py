@@ -19,8 +19,9 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-# one per rung, each mirroring its seed's flow
-RUNG_NOTEBOOKS = [
+# the ladder side by side, then one per rung, each mirroring its seed's flow
+NOTEBOOK_NAMES = [
+    "00_the_ladder",
     "01_linear_classifiers",
     "02_networks_from_scratch",
     "03_barebones_pytorch",
@@ -38,8 +39,8 @@ def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_every_rung_has_its_notebook():
-    assert set(RUNG_NOTEBOOKS) <= {p.stem for p in NOTEBOOKS}
+def test_the_ladder_and_every_rung_have_their_notebook():
+    assert set(NOTEBOOK_NAMES) <= {p.stem for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
