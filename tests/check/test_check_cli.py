@@ -92,6 +92,7 @@ def test_template_prints_a_starter_file_and_list_names_every_check(run_cli):
         (["check", "{linear}", "--only", "ReLU"], "nothing gradable of --only ReLU found"),
         (["check", "--template", "cnn"], "--template: unknown template 'cnn'; valid: linear,"),
         (["check", "{linear}", "--template", "linear"], "FILE does not apply to --template"),
+        (["check", "--list", "--seed", "0"], "--seed does not apply to --list"),
         (["check", "{linear}", "--timeout", "0"], "--timeout must be a finite number > 0"),
         (["check", "{binary}"], "is not a UTF-8 text file"),
         (["check", "{linear}", "--device", "cpu"], "unrecognized arguments: --device cpu"),

@@ -4,7 +4,9 @@ what is wrong, and hostile code becomes verdicts, never a crash of the grader.""
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +70,7 @@ BUGS = [
     ("bug_layers", "BatchNorm", "test mode uses the running statistics", "test mode normalizes with the batch's own mean and variance"),
     ("bug_layers", "ReLU", "inputs unchanged", "ReLU.forward changed its input x in place"),
     ("bug_layers", "Linear", "forward vs ours", "out has shape (5, 4), expected (4, 5)"),
+    ("bug_layers", "MaxPool", "forward vs ours", "out has dtype float32, expected float64 (the input's dtype)"),
 ]  # fmt: skip
 
 
@@ -136,8 +139,11 @@ def test_hostile_code_becomes_verdicts_and_the_rest_is_graded():
 def test_the_child_imports_this_deepclass_and_the_submission_stays_out(tmp_path, monkeypatch):
     sub = tmp_path / "where.py"
     sub.write_text(
-        "import deepclass\nopen('marker.txt', 'w').write('x')\n"
+        "import subprocess\nimport deepclass\nopen('marker.txt', 'w').write('x')\n"
         "def flatten(x):\n    raise RuntimeError(deepclass.__file__)\n"
+        "def zero_weight(shape):\n"
+        "    p = subprocess.Popen(['sleep', '60'])\n"
+        "    raise RuntimeError(f'pid {p.pid}')\n"
     )
     monkeypatch.chdir(tmp_path)
     (result,) = grade_files([sub])
@@ -147,3 +153,7 @@ def test_the_child_imports_this_deepclass_and_the_submission_stays_out(tmp_path,
     )
     assert not (tmp_path / "marker.txt").exists()  # it ran in a temporary directory
     assert "submission" not in sys.modules  # and never in this process
+    # what a function starts in the background ends with its process
+    pid = int(re.search(r"pid (\d+)", result.functions[1].checks[0].why).group(1))
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split(") ")[1][0] in "ZX"

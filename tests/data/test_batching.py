@@ -212,3 +212,32 @@ def test_subtract_mean_image_uses_the_training_mean_for_every_split():
     assert np.allclose(te.numpy(), -mean[None].repeat(2, 0))
     (only,) = subtract_mean_image(train)
     assert torch.equal(only, tr) and train.min() >= 2.0  # the input is not modified
+
+
+def test_alternating_flip_mirrors_every_image_on_alternate_epochs():
+    from deepclass.data.batching import alternating_flips
+
+    n = 64
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, 4, 6), dtype=torch.uint8, generator=g)
+    y = torch.arange(n)  # labels = image index, to find each image in a shuffled epoch
+    it = BatchIterator(x, y, 16, seed=3, dtype=torch.float32,
+                       augment=Augment(flip=True, alternate_flip=True))  # fmt: skip
+
+    def epoch(e: int) -> torch.Tensor:
+        it.set_epoch(e)
+        xs, ys = zip(*it, strict=True)
+        out = torch.empty(n, 3, 4, 6)
+        out[torch.cat(ys)] = torch.cat(xs)
+        return out
+
+    base = x.float() / 255
+    mirrored = [epoch(e) for e in range(4)]
+    flipped0 = torch.tensor([torch.equal(mirrored[0][i], base[i].flip(2)) for i in range(n)])
+    unflipped0 = torch.tensor([torch.equal(mirrored[0][i], base[i]) for i in range(n)])
+    assert torch.all(flipped0 ^ unflipped0)  # each image either mirrored or not, nothing else
+    assert 16 < int(flipped0.sum()) < 48  # a random half starts mirrored
+    assert torch.equal(flipped0, alternating_flips(3, 0, n))
+    # odd epochs show every image the other way round; even epochs repeat epoch 0
+    assert torch.equal(mirrored[1], mirrored[0].flip(3))
+    assert torch.equal(mirrored[2], mirrored[0]) and torch.equal(mirrored[3], mirrored[1])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepclass.bench.op_breakdown import PARTS
 from deepclass.bench.time_to_accuracy import time_to_accuracy
 from deepclass.lightning import build_config
 from deepclass.lightning.presets import DEFAULT_PRESET, PRESETS
@@ -79,6 +80,7 @@ def test_tiny_speednet_run_learns_real_cifar_and_records_its_curve(tmp_path, dat
     assert out["time_to"]["20%"] is not None and out["time_to"]["99%"] is None
     run_dir = Path(out["run_dir"])
     assert json.loads((run_dir / "time_to_accuracy.json").read_text())["epochs"] == curve
+    assert (run_dir / "time_to_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ckpt = next((run_dir / "checkpoints").glob("best-*.ckpt"))
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     assert hp["tta_translate"] is True and hp["model"] == "speednet"
@@ -92,6 +94,25 @@ def test_bench_cifar_quick_writes_its_table(run_cli, tmp_path):
     rows = [ln for ln in text.splitlines() if ln.startswith("| fp32") or ln.startswith("| bf16")]
     assert len(rows) == 4  # fp32/bf16 x NCHW/channels_last (compiled skipped in quick mode)
     assert all(r.split("|")[6].strip().endswith("%") for r in rows)
+    assert "where a bf16 channels_last training step goes" in text
+    parts = {ln.split("|")[1].strip(): ln.split("|")[3].strip() for ln in text.splitlines()
+             if ln.startswith("| ") and ln.split("|")[1].strip() in PARTS}  # fmt: skip
+    assert set(parts) == set(PARTS)
+    assert sum(float(v[:-1]) for v in parts.values()) == pytest.approx(100, abs=0.5)
+    assert float(parts["conv backward"][:-1]) > 0 and float(parts["data"][:-1]) > 0
+    # the A/B row: today's configuration (best: SGD, batch 1024) against fast-muon's, one run
+    ab = [ln.split("|")[1:-1] for ln in text.splitlines()
+          if ln.startswith("| best: ") or ln.startswith("| fast-muon: ")]  # fmt: skip
+    assert [c[0].strip() for c in ab] == ["best: sgd, batch 1024", "fast-muon: muon, batch 2000"]
+    assert ab[0][4].strip() == "1.00x" and ab[1][4].strip().endswith("x")
+    (_, b0, s0, r0, _), (_, b1, s1, r1, _) = ab
+    assert int(r0) == pytest.approx(int(b0) / float(s0), rel=0.02, abs=2)
+    assert int(r1) == pytest.approx(int(b1) / float(s1), rel=0.02, abs=2)
+
+
+def test_bench_no_compile_applies_to_cifar_only(run_cli, tmp_path):
+    code, _out, err = run_cli("bench", "data", "--no-compile", "--out", tmp_path)
+    assert code == 2 and "--no-compile applies to bench cifar" in err
 
 
 def test_recipe_options_are_validated():
@@ -110,15 +131,42 @@ def test_time_to_accuracy_cli_passes_json_overrides_and_rejects_bad_ones(monkeyp
 
     seen = {}
 
-    def fake(cfg, thresholds=tta.THRESHOLDS):
-        seen["cfg"] = cfg
-        return {"time_to": {"85%": 1.0}, "run_dir": "x"}
+    def fake(cfg, thresholds=tta.THRESHOLDS, epoch_tta=True):
+        seen["cfg"], seen["epoch_tta"] = cfg, epoch_tta
+        return {"time_to": {"85%": 1.0}, "run_dir": "x", "final_test_acc": 0.5,
+                "wall_time_s": 2.0, "paused_s": 1.0}  # fmt: skip
 
     monkeypatch.setattr(tta, "time_to_accuracy", fake)
     tta.main(["--preset", "best", "--epochs", "3", "--overrides", '{"cutout": 8}'])
     assert seen["cfg"].cutout == 8 and seen["cfg"].epochs == 3 and seen["cfg"].preset == "best"
+    assert seen["epoch_tta"] is True
+    tta.main(["--preset", "fast", "--one-view"])
+    assert seen["epoch_tta"] is False and seen["cfg"].preset == "fast"
     for bad in ("[8]", "{cutout: 8}"):
         with pytest.raises(SystemExit) as e:
             tta.main(["--overrides", bad])
         assert e.value.code == 2
         assert "--overrides must be a JSON object" in capsys.readouterr().err
+
+
+def test_time_to_accuracy_plot_draws_saved_curves_and_rejects_bad_input(tmp_path, capsys):
+    from deepclass.bench import time_to_accuracy as tta
+
+    files = []
+    for preset, accs in (("best", [0.7, 0.85, 0.91]), ("fast", [0.8, 0.905])):
+        rows = [{"epoch": i + 1, "train_time_s": 60.0 * (i + 1), "test_acc": a}
+                for i, a in enumerate(accs)]  # fmt: skip
+        f = tmp_path / f"{preset}.json"
+        f.write_text(json.dumps({"preset": preset, "seed": 0, "epochs": rows,
+                                 "final_test_acc": accs[-1]}))  # fmt: skip
+        files.append(str(f))
+    out = tmp_path / "tta.png"
+    tta.main(["--plot", str(out), *files])
+    assert out.read_bytes()[:4] == b"\x89PNG" and "wrote" in capsys.readouterr().out
+    assert tta.curve_label(json.loads(Path(files[1]).read_text())) == "fast, seed 0: 90.50%"
+    (tmp_path / "bad.json").write_text("{}")
+    for bad in ([str(out)], ["x.txt", files[0]], [str(out), str(tmp_path / "bad.json")],
+                [str(out), str(tmp_path / "missing.json")]):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            tta.main(["--plot", *bad])
+        assert e.value.code == 2

@@ -40,6 +40,7 @@ class BenchConfig:
     """What every benchmark receives: size preset, device, seed, data dir."""
 
     quick: bool = False  # tiny configuration (tests, smoke runs)
+    compile: bool = True  # cifar: include the torch.compile variants
     device: str = "cpu"
     seed: int = 0
     data_dir: str | None = None

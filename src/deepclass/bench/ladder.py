@@ -555,7 +555,8 @@ def rung4(ctx: Context, plan: Schedule) -> RungResult:
         "torch.autograd (nn.Module)", steps[0], steps[0] * opts["batch_size"], seconds,
         accuracy(predict(_first(norm["train"])), _first(ctx.labels("train"))), val_acc,
         accuracy(predict(norm["test"]), ctx.labels("test")), curve.points,
-        notes="epochs from a measured step time; no lookahead / TTA (rung 5 has them)",
+        notes=f"{plan.describe()} planned from a measured {plan.step_seconds:.2f} s per step; "
+        "no lookahead / TTA (rung 5 has them)",
     )  # fmt: skip
 
 
@@ -595,6 +596,8 @@ def rung5(ctx: Context, plan: Schedule, out: Path, data_dir) -> RungResult:
         overrides["train_samples"] = len(ctx.train)
     if len(ctx.test) < len(ctx.splits.test):
         overrides["test_samples"] = len(ctx.test)
+    if len(ctx.val) < len(ctx.splits.val):
+        overrides["val_samples"] = len(ctx.val)
     cfg = build_config(preset=RECIPE_PRESET, overrides=overrides)
     from deepclass.bench.ladder_same_model import quiet_logs
 
@@ -612,6 +615,7 @@ def rung5(ctx: Context, plan: Schedule, out: Path, data_dir) -> RungResult:
         seen["seconds"], _lightning_train_acc(result), curve.points[-1][1] if curve.points
         else float("nan"), test_acc, curve.points,
         notes=f"{plan.describe()} planned from a measured {plan.step_seconds:.2f} s per step; "
+        "train acc is the trainer's own running mean over its (augmented) epoch; "
         f"the trainer's run: {result.run_dir}",
     )  # fmt: skip
 
@@ -676,6 +680,7 @@ def run_ladder(
     budget: float = 120.0,
     num_train: int | None = None,
     num_test: int | None = None,
+    num_val: int | None = None,
     seed: int = 0,
     data_dir: str | None = None,
     device: str | torch.device = "cpu",
@@ -686,8 +691,9 @@ def run_ladder(
 ) -> LadderResult:
     """Train each of ``rungs`` (and the peer) for ``budget`` seconds; write the files to ``out``.
 
-    num_train / num_test: keep only the first images of the training / test split (quick
-    runs; the CLI offers ``--num-train`` only: its test accuracy is always on the whole split).
+    num_train / num_val / num_test: keep only the first images of the training / validation /
+    test split (quick runs; the CLI offers ``--num-train`` only: its test accuracy is always on
+    the whole split).
 
     Rows for rungs not in ``rungs`` that an earlier run wrote into the same ``out``
     (``ladder.json``) are kept, so a ladder may be run in parts (``--rungs 1,2,3`` then
@@ -705,6 +711,8 @@ def run_ladder(
     ctx = Context(splits, budget=budget, seed=seed, device=device, num_train=num_train, log=log)
     if num_test is not None:  # quick runs and tests only: the ladder's figures use all of it
         ctx.test = ctx.test.subset(np.arange(min(num_test, len(ctx.test))))
+    if num_val is not None:
+        ctx.val = ctx.val.subset(np.arange(min(num_val, len(ctx.val))))
     todo = [str(r) for r in sorted(rungs)] + ([PEER] if peer_row else [])
     previous = _previous_rows(out, {"dataset": dataset, "budget": budget, "num_train": num_train})
     plan = Schedule(1, None, float("nan"))
@@ -848,7 +856,8 @@ def ladder_markdown(result: LadderResult) -> str:
         f"Machine: {result.machine}",
         "",
         "Training time excludes the paused evaluations; train acc is on the first 1,000 "
-        "training images, val acc on the validation split, test acc on the whole test split.",
+        "training images (rung 5: see its note), val acc on the validation split, test acc "
+        "on the whole test split.",
         "",
         "| rung | model | parameters | forward MFLOP/image | gradient by | steps | images seen "
         "| train s | images/s | train acc | val acc | test acc |",

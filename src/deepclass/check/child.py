@@ -225,11 +225,14 @@ def _head(path: str, limit: int) -> tuple[str, int]:
 
 
 def _wait(pid: int, deadline: float) -> tuple[int | None, bool]:
-    """``(wait status, timed out)``; kills the process group at the deadline."""
+    """``(wait status, timed out)``; kills the process group at the deadline, and in any
+    case once it has ended (whatever it started in the background goes with it)."""
     delay = 0.001
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
             return status, False
         if time.monotonic() >= deadline:
             for target in (

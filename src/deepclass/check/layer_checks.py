@@ -259,7 +259,8 @@ GRAD_NAMES = {"x": "dx", "w": "dw", "b": "db", "gamma": "dgamma", "beta": "dbeta
 
 def _forward(cls, name: str, inputs: dict, params: list):
     out, cache = as_tuple(cls.forward(*inputs.values(), *params), 2, "(out, cache)")
-    return tensor(out, "out"), cache
+    x = next(iter(inputs.values()))
+    return tensor(out, "out", dtype=x.dtype), cache
 
 
 def _grads(cls, name: str, dout, cache, inputs: dict) -> dict[str, torch.Tensor]:
@@ -273,7 +274,7 @@ def _grads(cls, name: str, dout, cache, inputs: dict) -> dict[str, torch.Tensor]
         want = ", ".join(GRAD_NAMES[k] for k in keys)
         got = as_tuple(got, len(keys), f"({want})")
     return {
-        k: tensor(g, f"backward's {GRAD_NAMES[k]}", inputs[k].shape)
+        k: tensor(g, f"backward's {GRAD_NAMES[k]}", inputs[k].shape, inputs[k].dtype)
         for k, g in zip(keys, got, strict=True)
     }
 
@@ -344,9 +345,9 @@ def _inputs_unchanged(cls, module, name):
         spec = SPECS[name]
         inputs, params = spec.inputs(), spec.params()
     before = copies(inputs)
-    out, cache = _forward(cls, name, inputs, params)
+    out, cache = as_tuple(cls.forward(*inputs.values(), *params), 2, "(out, cache)")
     unchanged(inputs, before, f"{name}.forward")
-    dout = randn(*out.shape, seed=9)
+    dout = randn(*tensor(out, "out").shape, seed=9).to(out.dtype)
     d0 = dout.clone()
     cls.backward(dout, cache)
     unchanged({"dout": dout}, {"dout": d0}, f"{name}.backward")
@@ -361,7 +362,7 @@ def _dropout(cls, x, p, mode, seed=None):
     if seed is not None:
         param["seed"] = seed
     out, cache = as_tuple(cls.forward(x, param), 2, "(out, cache)")
-    return tensor(out, "out", x.shape), cache
+    return tensor(out, "out", x.shape, x.dtype), cache
 
 
 @check("Dropout", "train: drops a fraction p", "|fraction - p| < 0.01")

@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "names", nargs="*", metavar="NAME", help=f"{', '.join(BENCHES)} or all (default: all)"
     )
     p.add_argument("--quick", action="store_true", help="tiny configurations (smoke test)")
+    p.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="cifar: leave out the torch.compile rows (minutes of C++ builds on a small CPU)",
+    )
     add_common(p, out="benchmarks")
     p.set_defaults(func=cmd_bench)
 
@@ -28,9 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from deepclass.bench import BenchConfig, run_benchmarks
     from deepclass.cli.common import resolve_device
+    from deepclass.errors import ConfigError
 
+    if args.no_compile and args.names and not {"cifar", "all"} & set(args.names):
+        raise ConfigError(f"--no-compile applies to bench cifar, not to {' '.join(args.names)}")
     cfg = BenchConfig(
         quick=args.quick,
+        compile=not args.no_compile,
         device=str(resolve_device(args.device)),
         seed=args.seed,
         data_dir=args.data_dir,

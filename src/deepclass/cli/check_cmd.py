@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepclass.cli.common import add_common
-
 ORDER = 80
 
 
@@ -40,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="MB",
-        help="memory a submission may allocate, MB (default: 2048)",
+        help="memory a submission may allocate, MB (default: 2048; 0: no limit)",
     )
     p.add_argument(
         "--template",
@@ -51,7 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--list", action="store_true", help="list the course names and their checks, and exit"
     )
-    add_common(p, seed=0, device=False, data_dir=False)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of torch's global generator before each check (default: 0)",
+    )
     p.set_defaults(func=cmd_check)
 
 
@@ -85,8 +88,9 @@ def _refuse_with(args: argparse.Namespace, what: str) -> None:
             ("--csv", args.csv),
             ("--timeout", args.timeout),
             ("--memory-limit", args.memory_limit),
+            ("--seed", args.seed),
         )
-        if v
+        if v is not None and v != []
     ]
     if given:
         raise ConfigError(f"{given[0]} does not apply to {what} (it prints and exits)")
@@ -171,7 +175,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         list(zip(found, todo, strict=True)),
         timeout=timeout,
         memory_mb=memory,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else 0,
         progress=progress,
     )
     if tty:

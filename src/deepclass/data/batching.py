@@ -79,8 +79,14 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 
 
 def _crop_flip(
-    x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None, mode: str
+    x: torch.Tensor,
+    padding: int,
+    flip: bool,
+    generator: torch.Generator | None,
+    mode: str,
+    flips: torch.Tensor | None = None,
 ) -> torch.Tensor:
+    """Crop (and flip) every image; ``flips (N,)`` bool, if given, says which images to mirror."""
     if mode not in ("reflect", "constant"):
         raise ConfigError(f"pad mode must be 'reflect' or 'constant', got {mode!r}")
     if padding < 0 or (mode == "reflect" and padding >= min(x.shape[-2:])):
@@ -88,7 +94,11 @@ def _crop_flip(
     n = x.shape[0]
     dy = torch.randint(-padding, padding + 1, (n,), generator=generator, device=x.device)
     dx = torch.randint(-padding, padding + 1, (n,), generator=generator, device=x.device)
-    flips = torch.rand(n, generator=generator, device=x.device) < 0.5 if flip else None
+    if flips is not None:
+        flip = True
+        flips = flips.to(x.device)
+    elif flip:
+        flips = torch.rand(n, generator=generator, device=x.device) < 0.5
     H, W = x.shape[-2:]
     if padding > 0:
         if mode == "constant":
@@ -165,7 +175,8 @@ class Augment:
 
     ``resized_crop_scale`` (area fractions ``(min, max)``; None = off) adds a
     random resized crop before them, with aspect ratios in
-    ``resized_crop_ratio``. ``cutout`` (a square size, 0 = off) is applied
+    ``resized_crop_ratio``. ``alternate_flip`` (with ``flip``) makes
+    ``BatchIterator`` mirror each image on alternate epochs (``alternating_flips``). ``cutout`` (a square size, 0 = off) is applied
     separately, after normalisation (``apply_cutout``), so that the square
     holds the mean colour.
     """
@@ -176,20 +187,29 @@ class Augment:
     cutout: int = 0
     resized_crop_scale: tuple[float, float] | None = None
     resized_crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    alternate_flip: bool = False  # BatchIterator: flip by ``alternating_flips``, not at random
 
     def apply_cutout(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         return cutout(x, self.cutout, generator) if self.cutout and x.ndim == 4 else x
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        flips: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Augment ``x (N, C, H, W)``; ``flips (N,)`` bool mirrors those images instead of random
+        ones (with ``flip`` on; the alternating flip)."""
         if x.ndim != 4:
             raise ConfigError(
                 f"augmentation needs image batches (N, C, H, W), got shape {tuple(x.shape)}"
             )
         if self.resized_crop_scale is not None:
             x = random_resized_crop(x, self.resized_crop_scale, self.resized_crop_ratio, generator)
-        return _crop_flip(x, self.crop_padding, self.flip, generator, self.pad_mode)
+        flips = flips if self.flip else None
+        return _crop_flip(x, self.crop_padding, self.flip, generator, self.pad_mode, flips)
 
     @property
     def active(self) -> bool:
@@ -206,21 +226,35 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
 
 
+def alternating_flips(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """Which of ``n`` images are mirrored in epoch ``epoch`` under airbench's alternating flip.
+
+    Each image gets one random orientation from ``seed`` (the same in every
+    epoch) and is shown in it on even epochs and mirrored on odd ones: every
+    image is seen both ways in every two epochs, instead of by chance.
+    Returns ``(n,)`` bool.
+    """
+    base = torch.rand(n, generator=torch.Generator().manual_seed(int(seed) + 7_919)) < 0.5
+    return base ^ bool(int(epoch) % 2)
+
+
 def prepare_images(
     x: torch.Tensor,
     augment: Augment | None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None,
     dtype: torch.dtype,
     generator: torch.Generator | None,
+    flips: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A batch as a model takes it: augment (stored dtype), uint8 -> ``dtype`` in [0, 1],
     ``transform`` (a normalisation), then cutout. ``x: (N, C, H, W)`` or ``(N, D)``.
 
     The generator drives the CPU draws (device tensors draw from the device's stream).
+    flips: ``(N,)`` bool, the images to mirror (the alternating flip), instead of random flips.
     """
     gen = generator if x.device.type == "cpu" else None
     if augment is not None and augment.active:
-        x = augment(x, gen)
+        x = augment(x, gen, flips)
     if x.dtype == torch.uint8:
         x = x.to(dtype).div_(255.0)
     if transform is not None:
@@ -320,11 +354,15 @@ class BatchIterator:
         # Work on chunks of many batches: a few large tensor ops amortise per-op
         # overhead; the batches are then views (slices) of the prepared chunk.
         per_chunk = self.chunk_images()
+        aug = self.augment
+        alt = aug is not None and aug.flip and aug.alternate_flip
+        flips = alternating_flips(self.seed, self.epoch - 1, n) if alt else None
         for c0 in range(0, order.numel(), per_chunk):
             idx = order[c0 : c0 + per_chunk]
             xc = self.x.index_select(0, idx).to(self.device, non_blocking=True)
             yc = self.y.index_select(0, idx).to(self.device, non_blocking=True)
-            xc = prepare_images(xc, self.augment, self.transform, self.dtype, gen)
+            fc = flips[idx] if flips is not None else None
+            xc = prepare_images(xc, aug, self.transform, self.dtype, gen, fc)
             for b0 in range(0, idx.numel(), self.batch_size):
                 yield xc[b0 : b0 + self.batch_size], yc[b0 : b0 + self.batch_size]
 

@@ -33,14 +33,15 @@ from deepclass.checks import check_positive_int
 from deepclass.errors import ConfigError
 from deepclass.files import atomic_open
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 SCHEDULERS = ("none", "cosine", "linear", "onecycle")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 LOADERS = ("auto", "memory", "stream", "dataloader")
 # options that only mean something for image data (an error with the xor points)
-IMAGE_OPTIONS = ("crop_padding", "cutout", "flip", "tta_flip", "tta_translate", "channels_last")
+IMAGE_OPTIONS = ("crop_padding", "cutout", "flip", "alternate_flip", "tta_flip", "tta_translate",
+                 "channels_last")  # fmt: skip
 PAD_MODES = ("reflect", "constant")
 
 
@@ -72,6 +73,7 @@ class TrainConfig:
     normalize: bool = True  # per-channel mean/std of the training images
     crop_padding: int = 0  # random crop after padding by this many pixels (0 = off)
     flip: bool = False  # random horizontal flip
+    alternate_flip: bool = False  # with flip: each image mirrored on alternate epochs (airbench)
     pad_mode: str = "reflect"
     cutout: int = 0  # zero a random square of this size after normalisation (0 = off)
     crop_scale: tuple[float, float] | None = None  # random resized crop: area fractions (off)
@@ -94,8 +96,10 @@ class TrainConfig:
     eval_batch_size: int | None = None  # None = max(batch_size, 256)
     optimizer: str = "adam"
     lr: float = 1e-3
-    momentum: float = 0.9  # SGD only
-    nesterov: bool = False  # SGD only
+    momentum: float = 0.9  # SGD only (with muon: of the SGD part)
+    nesterov: bool = False  # SGD only (with muon: of the SGD part)
+    muon_lr: float | None = None  # optimizer muon: lr of the conv filters (None: 0.24)
+    muon_momentum: float | None = None  # optimizer muon: the filters' momentum (None: 0.6)
     betas: tuple[float, float] = (0.9, 0.999)  # Adam / AdamW only
     weight_decay: float = 0.0
     bias_lr_scale: float = 1.0  # lr multiplier for biases
@@ -196,8 +200,21 @@ class TrainConfig:
             raise ConfigError(f"bias_lr_scale must be > 0, got {self.bias_lr_scale}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise ConfigError("nesterov needs optimizer sgd with momentum > 0")
+        if self.nesterov and (self.optimizer not in ("sgd", "muon") or self.momentum == 0):
+            raise ConfigError("nesterov needs optimizer sgd (or muon) with momentum > 0")
+        for name in ("muon_lr", "muon_momentum"):
+            v = getattr(self, name)
+            if v is not None and self.optimizer != "muon":
+                raise ConfigError(f"{name} applies to optimizer muon, not {self.optimizer}")
+        if self.muon_lr is not None and not self.muon_lr > 0:
+            raise ConfigError(f"muon_lr must be > 0, got {self.muon_lr}")
+        if self.muon_momentum is not None and not 0 <= self.muon_momentum < 1:
+            raise ConfigError(f"muon_momentum must be in [0, 1), got {self.muon_momentum}")
+        if self.optimizer == "muon" and self.scheduler == "onecycle":
+            raise ConfigError("scheduler onecycle cycles SGD/Adam momentum; with optimizer muon "
+                              "use none, cosine or linear")  # fmt: skip
+        if self.alternate_flip and not self.flip:
+            raise ConfigError("alternate_flip needs flip (it decides which images are flipped)")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
         if not 0 <= self.final_lr_ratio <= 1:

@@ -150,7 +150,8 @@ class ArrayDataModule(L.LightningDataModule):
     from train (None: the data set's convention). train/val/test_samples:
     keep only the first N samples of a split. normalize: per-channel
     mean/std of the training images (images only). crop_padding, flip,
-    cutout: batched training augmentation (images only); crop_scale (and
+    cutout: batched training augmentation (images only; ``alternate_flip``:
+    each image mirrored on alternate epochs instead of at random); crop_scale (and
     crop_ratio) add a random resized crop. seed: the training order
     and augmentation stream. data_device: "auto" keeps the arrays on the
     training device (a GPU holds CIFAR-10 easily), "cpu" on the host.
@@ -173,6 +174,7 @@ class ArrayDataModule(L.LightningDataModule):
         normalize: bool = False,
         crop_padding: int = 0,
         flip: bool = False,
+        alternate_flip: bool = False,
         pad_mode: str = "reflect",
         cutout: int = 0,
         crop_scale: tuple[float, float] | None = None,
@@ -196,6 +198,7 @@ class ArrayDataModule(L.LightningDataModule):
             crop_padding, flip, pad_mode, cutout,
             tuple(crop_scale) if crop_scale is not None else None,
             tuple(crop_ratio) if crop_ratio is not None else (3 / 4, 4 / 3),
+            alternate_flip,
         )  # fmt: skip
         self.image_size = tuple(image_size) if image_size is not None else None
         self.skip_bad_images = skip_bad_images
@@ -323,6 +326,15 @@ class ArrayDataModule(L.LightningDataModule):
     def _iterator(self, ds: ArrayDataset, *, train: bool) -> BatchIterator | DataLoader:
         world, rank = self._world()
         augment = self.augment if (train and ds.is_image and self.augment.active) else None
+        if (
+            augment is not None
+            and augment.alternate_flip
+            and (isinstance(ds, StreamSplit) or self.loader == "dataloader")
+        ):
+            raise ConfigError(
+                "alternate_flip needs the in-memory loader (--loader memory); it flips by "
+                "image index and epoch"
+            )
         if isinstance(ds, StreamSplit):
             if world > 1:
                 raise ConfigError("--loader stream runs on one device; use --devices 1")
@@ -444,6 +456,7 @@ def build_datamodule(cfg) -> ArrayDataModule:
         image_size=cfg.image_size,
         skip_bad_images=cfg.skip_bad_images,
         flip=cfg.flip,
+        alternate_flip=cfg.alternate_flip,
         pad_mode=cfg.pad_mode,
         seed=cfg.seed,
         loader=cfg.loader,

@@ -7,7 +7,8 @@ the epoch and synchronised across DDP processes): ``train_loss``,
 ``train_acc``, ``valid_loss``, ``valid_acc``, ``test_loss``, ``test_acc``.
 
 Recipe hooks (all plain constructor arguments, set from ``TrainConfig``):
-optimizer by name (SGD with momentum/Nesterov, Adam, AdamW), per-step
+optimizer by name (SGD with momentum/Nesterov, Adam, AdamW, and Muon for the
+convolution filters with SGD for the rest: ``deepclass.lightning.muon``), per-step
 schedule by name (none, cosine, linear, one-cycle; with linear warm-up),
 separate lr scale / weight decay for biases and norm parameters (or the
 wrapped model's own ``optimizer_param_groups``), label smoothing,
@@ -40,8 +41,17 @@ from torchmetrics.classification import (
 
 from deepclass.errors import ConfigError
 from deepclass.lightning.config import OPTIMIZERS, SCHEDULERS
+from deepclass.lightning.muon import Muon, muon_param_groups
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+# airbench94_muon's settings of the filters' Muon (the defaults of muon_lr / muon_momentum)
+MUON_LR, MUON_MOMENTUM = 0.24, 0.6
+
+
+def _or(v: float | None, default: float) -> float:
+    return default if v is None else float(v)
 
 
 def _floats(v: Sequence[float] | None) -> list[float] | None:
@@ -171,6 +181,8 @@ class ClassifierModule(L.LightningModule):
         lr: float = 1e-3,
         momentum: float = 0.9,
         nesterov: bool = False,
+        muon_lr: float | None = None,
+        muon_momentum: float | None = None,
         betas: Sequence[float] = (0.9, 0.999),
         weight_decay: float = 0.0,
         bias_lr_scale: float = 1.0,
@@ -215,6 +227,8 @@ class ClassifierModule(L.LightningModule):
                 "lr": float(lr),
                 "momentum": float(momentum),
                 "nesterov": bool(nesterov),
+                "muon_lr": None if muon_lr is None else float(muon_lr),
+                "muon_momentum": None if muon_momentum is None else float(muon_momentum),
                 "betas": [float(b) for b in betas],
                 "weight_decay": float(weight_decay),
                 "bias_lr_scale": float(bias_lr_scale),
@@ -358,7 +372,7 @@ class ClassifierModule(L.LightningModule):
     def param_groups(self) -> list[dict[str, Any]]:
         """The optimizer's parameter groups (see ``split_param_groups``)."""
         hp = self.hparams
-        return split_param_groups(
+        groups = split_param_groups(
             self.net,
             lr=hp.lr,
             weight_decay=hp.weight_decay,
@@ -366,9 +380,16 @@ class ClassifierModule(L.LightningModule):
             bias_weight_decay=hp.bias_weight_decay,
             norm_weight_decay=hp.norm_weight_decay,
         )
+        if hp.optimizer != "muon":
+            return groups
+        # the convolution filters leave their SGD groups for one Muon group
+        return muon_param_groups(self.net, groups, lr=_or(hp.get("muon_lr"), MUON_LR),
+                                 momentum=_or(hp.get("muon_momentum"), MUON_MOMENTUM))  # fmt: skip
 
     def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         hp = self.hparams
+        if hp.optimizer == "muon":
+            return Muon(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
         if hp.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
         cls = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW

@@ -301,6 +301,8 @@ def build_module(
         lr=cfg.lr,
         momentum=cfg.momentum,
         nesterov=cfg.nesterov,
+        muon_lr=cfg.muon_lr,
+        muon_momentum=cfg.muon_momentum,
         betas=cfg.betas,
         weight_decay=cfg.weight_decay,
         bias_lr_scale=cfg.bias_lr_scale,
@@ -402,6 +404,16 @@ def plan_folder_run(
     entry = entry_path(plan)
     found = (entry / "meta.json").is_file()
     say(f"cache: {'resized images found in' if found else 'decoding once into'} {entry}")
+
+
+def _optimizer_text(cfg: TrainConfig) -> str:
+    """``sgd lr 0.1``; with muon also the filters' lr: ``muon lr 0.24 (filters) + sgd lr 2.9``."""
+    if cfg.optimizer != "muon":
+        return f"{cfg.optimizer} lr {cfg.lr:g}"
+    from deepclass.lightning.module import MUON_LR
+
+    muon_lr = MUON_LR if cfg.muon_lr is None else cfg.muon_lr
+    return f"muon lr {muon_lr:g} (conv filters) + sgd lr {cfg.lr:g}"
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -511,7 +523,7 @@ def _train(
         report_skipped(dm, run_dir, say)
         say(
             f"model: {model_name} ({n_params:,} parameters{', binary' if binary else ''}); "
-            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {_optimizer_text(cfg)}, "
             f"scheduler {cfg.scheduler}" + (f", preset {cfg.preset}" if cfg.preset else "")
         )
 

@@ -59,3 +59,20 @@ class Linear:
     def backward(dout, cache):
         x, w, b = cache
         return dout.t() @ w.t(), x.reshape(x.shape[0], -1).t() @ dout.t(), dout.sum(dim=1)
+
+
+class MaxPool:
+    """The bug: the output is float32 whatever the input's dtype."""
+
+    @staticmethod
+    def forward(x, pool_param):
+        out = torch.nn.functional.max_pool2d(x, pool_param["pool_height"], pool_param["stride"])
+        return out.float(), (x, pool_param)
+
+    @staticmethod
+    def backward(dout, cache):
+        x, p = cache
+        xg = x.detach().requires_grad_(True)
+        out = torch.nn.functional.max_pool2d(xg, p["pool_height"], p["stride"])
+        out.backward(dout.to(x.dtype))
+        return xg.grad
