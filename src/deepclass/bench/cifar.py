@@ -220,7 +220,8 @@ def ab_table(widths: tuple[int, ...], cfg: BenchConfig) -> Table:
     for name, (batch, _step) in steps.items():
         rate = batch / best_s[name]
         base = base or rate
-        table.add(name, batch, round(best_s[name], 3), round(rate), f"{rate / base:.2f}x")
+        # 4 significant digits: a quick run's ~10 ms step at 3 decimals would be off by up to 5%
+        table.add(name, batch, float(f"{best_s[name]:.4g}"), round(rate), f"{rate / base:.2f}x")
     table.notes.append(
         "muon: the filters' Newton-Schulz update (3 bf16 iterations) is in the step; per image "
         "the FLOPs are the same, so the ratio is what the batch size and optimizer change"
