@@ -72,7 +72,9 @@ class TestEveryEpoch(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         start = time.perf_counter()
-        acc = module_accuracy(trainer, pl_module, trainer.datamodule.test_dataloader(), tta=self.tta)
+        acc = module_accuracy(
+            trainer, pl_module, trainer.datamodule.test_dataloader(), tta=self.tta
+        )
         train_time = start - self.t0 - self.paused
         row = {"epoch": trainer.current_epoch + 1, "train_time_s": train_time,
                "test_acc": acc}  # fmt: skip
