@@ -89,6 +89,14 @@ class ScratchModel:
     def loss(self, X: torch.Tensor, y: torch.Tensor | None = None):  # pragma: no cover
         raise NotImplementedError
 
+    def _set_common(self, reg: float, dtype: torch.dtype, num_classes: int) -> torch.dtype:
+        """Check and set ``reg`` (>= 0), ``dtype`` (a float dtype) and ``num_classes``, as every
+        model's constructor does; returns the checked dtype."""
+        self.reg = check_number(reg, "reg", low=0)
+        self.dtype = check_float_dtype(dtype, model=type(self).__name__)
+        self.num_classes = num_classes
+        return self.dtype
+
     def _input(self, X: torch.Tensor) -> torch.Tensor:
         """X in the model's dtype and on its device (data often arrives as float32 on CPU)."""
         if not isinstance(X, torch.Tensor):
@@ -207,9 +215,7 @@ class TwoLayerNet(ScratchModel):
         check_positive_int(hidden_dim, "hidden_dim")
         check_positive_int(num_classes, "num_classes")
         check_number(weight_scale, "weight_scale", low=0)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.config = dict(input_dim=input_dim, hidden_dim=hidden_dim, num_classes=num_classes)
         kw = dict(dtype=dtype, device=device)
         self.params = {
@@ -270,9 +276,7 @@ class FullyConnectedNet(ScratchModel):
         if normalization not in (None, "batchnorm"):
             raise ConfigError(f"normalization must be None or 'batchnorm', got {normalization!r}")
         check_number(weight_scale, "weight_scale", low=0)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.normalization = normalization
         self.use_dropout = dropout != 0
         self.num_layers = 1 + len(hidden_dims)
@@ -366,9 +370,7 @@ class ThreeLayerConvNet(ScratchModel):
         check_positive_int(hidden_dim, "hidden_dim")
         check_positive_int(num_classes, "num_classes")
         check_number(weight_scale, "weight_scale", low=0)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
         self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
         Hc = _out_size("ThreeLayerConvNet", "height", H, filter_size, 1, self.conv_param["pad"])
@@ -430,9 +432,7 @@ class LinearNet(ScratchModel):
         check_positive_int(input_dim, "input_dim")
         check_positive_int(num_classes, "num_classes")
         check_number(weight_scale, "weight_scale", low=0)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.config = dict(input_dim=input_dim, num_classes=num_classes)
         kw = dict(dtype=dtype, device=device)
         self.params = {
@@ -482,9 +482,7 @@ class Seed000ConvNet(ScratchModel):
             (num_classes, "num_classes"),
         ):
             check_positive_int(v, n)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.conv_params = ({"stride": 1, "pad": 2}, {"stride": 1, "pad": 1})
         self.config = dict(
             input_dims=(C, H, W), channel_1=channel_1, channel_2=channel_2, num_classes=num_classes
@@ -563,9 +561,7 @@ class DeepConvNet(ScratchModel):
         check_positive_int(num_classes, "num_classes")
         if weight_scale != "kaiming":
             check_number(weight_scale, "weight_scale", low=0)
-        self.reg = check_number(reg, "reg", low=0)
-        dtype = check_float_dtype(dtype, model=type(self).__name__)
-        self.dtype, self.num_classes = dtype, num_classes
+        dtype = self._set_common(reg, dtype, num_classes)
         self.num_layers = len(num_filters) + 1
         self.max_pools = max_pools
         self.batchnorm = bool(batchnorm)
